@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Makes a MariaDB and a Kafka broker available for the tests and the local demo
+# when DATABASE_URL / KAFKA_BROKERS are not set, and stops only what it started.
+#
+#   scripts/local-servers.sh start        ensure both; write .local/servers.env
+#   scripts/local-servers.sh stop         stop what `start` started
+#   scripts/local-servers.sh run CMD...   start, run CMD with the env exported, stop
+#
+# Kafka here is librdkafka's mock cluster (Debian's kcat): a real wire-protocol
+# broker in one process. Its `-d mock` output is the only place it prints its
+# bootstrap address, so awk keeps that one line and discards the rest: nothing
+# grows on disk.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.local"
+mkdir -p "$state"
+envfile="$state/servers.env"
+
+log() { echo "local-servers: $*" >&2; }
+
+apt_install() {
+  if [ "${LOCAL_SERVERS_NO_INSTALL:-}" = 1 ]; then log "$1 is missing and installing is disabled"; exit 1; fi
+  log "installing $1 with apt-get"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1") >"$state/apt.log" 2>&1 \
+    || { log "apt-get install $1 failed, see $state/apt.log"; exit 1; }
+}
+
+mariadb_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; }
+
+ensure_mariadb() {
+  if [ -n "${DATABASE_URL:-}" ]; then echo "DATABASE_URL=$DATABASE_URL" >>"$envfile"; return; fi
+  if ! mariadb_up; then
+    [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    echo 1 >"$state/started-mariadb"
+    for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
+    mariadb_up || { log "MariaDB did not answer on 127.0.0.1:3306"; exit 1; }
+  fi
+  echo "DATABASE_URL=mysql://root@127.0.0.1:3306/test" >>"$envfile"
+}
+
+kcat_alive() { [ -f "$state/kcat.pid" ] && kill -0 "$(cat "$state/kcat.pid")" 2>/dev/null && [ -s "$state/kafka.addr" ]; }
+
+ensure_kafka() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then echo "KAFKA_BROKERS=$KAFKA_BROKERS" >>"$envfile"; return; fi
+  if ! kcat_alive; then
+    command -v kcat >/dev/null || apt_install kcat
+    rm -f "$state/kafka.addr"
+    log "starting librdkafka mock cluster"
+    # setsid: its own process group, so `stop` kills kcat and awk together.
+    setsid bash -c "exec kcat -C -b 127.0.0.1:1 -X test.mock.num.brokers=1 -d mock -t _local_servers -o end -q 2>&1 >/dev/null \
+      | awk '/bootstrap.servers=/ && !done { sub(/.*bootstrap.servers=/, \"\"); print > \"$state/kafka.addr.tmp\"; close(\"$state/kafka.addr.tmp\"); system(\"mv $state/kafka.addr.tmp $state/kafka.addr\"); done=1 }'" \
+      </dev/null >/dev/null 2>&1 &
+    echo $! >"$state/kcat.pid"
+    for _ in $(seq 1 100); do [ -s "$state/kafka.addr" ] && break; sleep 0.1; done
+    [ -s "$state/kafka.addr" ] || { log "mock broker did not print its address"; exit 1; }
+  fi
+  echo "KAFKA_BROKERS=$(cat "$state/kafka.addr")" >>"$envfile"
+}
+
+start() {
+  : >"$envfile"
+  ensure_mariadb
+  ensure_kafka
+  cat "$envfile"
+}
+
+stop() {
+  if [ -f "$state/kcat.pid" ]; then
+    pid=$(cat "$state/kcat.pid")
+    kill -KILL -- "-$pid" 2>/dev/null || true  # the mock broker keeps nothing worth a graceful stop
+    rm -f "$state/kcat.pid" "$state/kafka.addr"
+  fi
+  if [ -f "$state/started-mariadb" ]; then
+    start-stop-daemon --stop --oknodo --retry 30 --exec /usr/sbin/mariadbd >/dev/null || true
+    rm -f "$state/started-mariadb"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  run)
+    shift
+    start >/dev/null
+    trap stop EXIT
+    set -a; . "$envfile"; set +a
+    "$@"
+    ;;
+  *) echo "usage: $0 start|stop|run CMD..." >&2; exit 2 ;;
+esac
