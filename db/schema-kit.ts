@@ -44,7 +44,7 @@ export async function tableExists(db: Kysely<any>, table: string): Promise<boole
 async function columns(db: Kysely<any>, table: string): Promise<Column[]> {
   const r = await rows<Record<string, unknown>>(db, sql`
     SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA,
-           CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION
+           CHARACTER_SET_NAME, COLLATION_NAME, GENERATION_EXPRESSION, COLUMN_COMMENT
     FROM information_schema.COLUMNS
     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${table}
     ORDER BY ORDINAL_POSITION`)
@@ -52,7 +52,7 @@ async function columns(db: Kysely<any>, table: string): Promise<Column[]> {
     name: String(c.COLUMN_NAME),
     position: Number(c.ORDINAL_POSITION),
     signature: JSON.stringify([c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA,
-      c.CHARACTER_SET_NAME, c.COLLATION_NAME, c.GENERATION_EXPRESSION ?? null]),
+      c.CHARACTER_SET_NAME, c.COLLATION_NAME, c.GENERATION_EXPRESSION ?? null, c.COLUMN_COMMENT ?? '']),
   }))
 }
 

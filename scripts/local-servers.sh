@@ -4,7 +4,7 @@
 #
 #   scripts/local-servers.sh start        ensure both; write .local/servers.env
 #   scripts/local-servers.sh stop         stop what `start` started
-#   scripts/local-servers.sh run CMD...   start, run CMD with the env exported, stop
+#   scripts/local-servers.sh run CMD...   start, run CMD with the env exported, stop what it started
 #
 # Kafka here is librdkafka's mock cluster (Debian's kcat): a real wire-protocol
 # broker in one process. Its `-d mock` output is the only place it prints its
@@ -35,6 +35,7 @@ ensure_mariadb() {
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
     echo 1 >"$state/started-mariadb"
+    started_here+=(mariadb)
     for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
     mariadb_up || { log "MariaDB did not answer on 127.0.0.1:3306"; exit 1; }
   fi
@@ -54,11 +55,15 @@ ensure_kafka() {
       | awk '/bootstrap.servers=/ && !done { sub(/.*bootstrap.servers=/, \"\"); print > \"$state/kafka.addr.tmp\"; close(\"$state/kafka.addr.tmp\"); system(\"mv $state/kafka.addr.tmp $state/kafka.addr\"); done=1 }'" \
       </dev/null >/dev/null 2>&1 &
     echo $! >"$state/kcat.pid"
+    disown
+    started_here+=(kafka)
     for _ in $(seq 1 100); do [ -s "$state/kafka.addr" ] && break; sleep 0.1; done
     [ -s "$state/kafka.addr" ] || { log "mock broker did not print its address"; exit 1; }
   fi
   echo "KAFKA_BROKERS=$(cat "$state/kafka.addr")" >>"$envfile"
 }
+
+started_here=()
 
 start() {
   : >"$envfile"
@@ -67,16 +72,27 @@ start() {
   cat "$envfile"
 }
 
-stop() {
+stop_kafka() {
   if [ -f "$state/kcat.pid" ]; then
     pid=$(cat "$state/kcat.pid")
     kill -KILL -- "-$pid" 2>/dev/null || true  # the mock broker keeps nothing worth a graceful stop
     rm -f "$state/kcat.pid" "$state/kafka.addr"
   fi
+}
+
+stop_mariadb() {
   if [ -f "$state/started-mariadb" ]; then
     start-stop-daemon --stop --oknodo --retry 30 --exec /usr/sbin/mariadbd >/dev/null || true
     rm -f "$state/started-mariadb"
   fi
+}
+
+stop() { stop_kafka; stop_mariadb; }
+
+# `run` stops only what this invocation started, so a run that reused
+# servers from `start` (or from a concurrent run) leaves them up.
+stop_started_here() {
+  for s in "${started_here[@]}"; do "stop_$s"; done
 }
 
 case "${1:-}" in
@@ -85,7 +101,7 @@ case "${1:-}" in
   run)
     shift
     start >/dev/null
-    trap stop EXIT
+    trap stop_started_here EXIT
     set -a; . "$envfile"; set +a
     "$@"
     ;;

@@ -151,8 +151,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const [name, ddl] of Object.entries(tables)) {
     if (name !== 'schema_migrations') await convergeTable(db, name, ddl)
   }
-  // Legacy clients authenticated with a plaintext token: keep it working by hash.
-  await sql`UPDATE clients SET token_hash = SHA2(client_token, 256)
+  // Legacy clients authenticated with a plaintext token: keep it working by
+  // hash. A backfill, not an edit: updated_at keeps its value.
+  await sql`UPDATE clients SET token_hash = SHA2(client_token, 256), updated_at = updated_at
             WHERE token_hash IS NULL AND client_token IS NOT NULL`.execute(db)
   await recordVersion(db, '001', 'base schema: clients, agents, pools, instances, switches, cost records')
 }

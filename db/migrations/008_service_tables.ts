@@ -2,7 +2,8 @@
  * 008: the service's own tables. `event_log` is the source of truth that
  * replays fold; `consumer_checkpoints` is the applied position per partition,
  * written in the same transaction as the effects; `dead_letter_events` keeps
- * what could not be applied, with the reason; `outbox` holds commands for the
+ * what could not be applied, with the reason, until the relay has copied it
+ * to `<topic>.dlq`; `outbox` holds commands for the
  * agents until the relay has published them.
  */
 import type { Kysely } from 'kysely'
@@ -51,8 +52,10 @@ const tables: Record<string, string> = {
     event_type VARCHAR(64) NULL,
     reason TEXT NOT NULL,
     created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    published_at DATETIME(3) NULL COMMENT 'when the relay put it on <topic>.dlq',
     PRIMARY KEY (id),
     UNIQUE KEY uq_dead_letter_position (topic, partition_no, offset_no),
+    KEY idx_dead_letter_pending (published_at, id),
     KEY idx_dead_letter_time (created_at)
   ) ${OPTS}`,
 

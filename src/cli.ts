@@ -1,0 +1,95 @@
+/**
+ * The `spotfleet` command line (DESIGN §7). Each subcommand reads its
+ * configuration from the environment; any failure is one line on stderr and
+ * a non-zero exit.
+ */
+import { parseArgs } from 'node:util'
+import { createClient } from './clients/client.repository.js'
+import { ConfigError, DbConfigSchema, parseEnv } from './config.js'
+import { createDb, databaseName } from './db/connect.js'
+import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
+import { formatReport, verifySchema } from './db/verify.js'
+
+const USAGE = `usage: spotfleet <command>
+  migrate [up]              bring the database to the latest schema (creates the database if absent)
+  migrate status            list migrations and when they ran
+  migrate verify            check tables, columns, views, procedures, schema_migrations; exit 1 if incomplete
+  client create --name N    create a client; prints its id and a new bearer token (only its hash is stored)
+  serve                     consumer, outbox relay and HTTP API
+  demo                      migrate, then serve with the simulated fleet`
+
+type Command = (args: string[]) => Promise<number>
+
+function dbFromEnv() {
+  const { DATABASE_URL } = parseEnv(DbConfigSchema)
+  return { url: DATABASE_URL, db: createDb({ url: DATABASE_URL, connectionLimit: 2 }) }
+}
+
+/** Creates the configured database when it does not exist yet. */
+async function ensureConfiguredDatabase(url: string): Promise<void> {
+  const server = createDb({ url, database: '', connectionLimit: 1 })
+  try { await ensureDatabase(server, databaseName(url)) } finally { await server.destroy() }
+}
+
+const migrate: Command = async ([sub = 'up']) => {
+  const { url, db } = dbFromEnv()
+  try {
+    if (sub === 'up') {
+      await ensureConfiguredDatabase(url)
+      const started = performance.now()
+      const { applied } = await migrateToLatest(db)
+      const ms = (performance.now() - started).toFixed(0)
+      console.log(applied.length ? `applied ${applied.join(', ')} in ${ms} ms` : `schema is up to date (${ms} ms)`)
+      return 0
+    }
+    if (sub === 'status') {
+      for (const m of await migrationStatus(db)) {
+        console.log(`${m.name.padEnd(32)} ${m.executedAt ? m.executedAt.toISOString() : 'pending'}`)
+      }
+      return 0
+    }
+    if (sub === 'verify') {
+      const report = await verifySchema(db)
+      console.log(formatReport(report))
+      return report.ok ? 0 : 1
+    }
+    console.error(`unknown migrate subcommand "${sub}"\n${USAGE}`)
+    return 2
+  } finally {
+    await db.destroy()
+  }
+}
+
+const client: Command = async ([sub, ...rest]) => {
+  const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, email: { type: 'string' } } })
+  if (sub !== 'create' || !values.name?.trim()) {
+    console.error('usage: spotfleet client create --name NAME [--email EMAIL]')
+    return 2
+  }
+  const { db } = dbFromEnv()
+  try {
+    const { id, token } = await createClient(db, values.name.trim(), values.email ?? null)
+    console.log(`client_id: ${id}\ntoken:     ${token}\n(the token is shown once; only its hash is stored)`)
+    return 0
+  } finally {
+    await db.destroy()
+  }
+}
+
+const commands: Record<string, Command> = { migrate, client }
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv
+  const command = name ? commands[name] : undefined
+  if (!command) {
+    console.error(USAGE)
+    return name === undefined || name === 'help' || name === '--help' ? 0 : 2
+  }
+  try {
+    return await command(args)
+  } catch (err) {
+    const known = err instanceof ConfigError || err instanceof MigrationError
+    console.error(known ? (err as Error).message : `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
+    return 1
+  }
+}

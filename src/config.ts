@@ -1,0 +1,50 @@
+/**
+ * Configuration, parsed once from the environment into a frozen object.
+ * A missing or bad value stops the process with one line naming it.
+ */
+import { z } from 'zod'
+
+const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+
+/** What the database-only commands (migrate, client create) need. */
+export const DbConfigSchema = z.object({
+  DATABASE_URL: z.string().regex(/^mysql:\/\/[^/]+\/[^/?]+/, 'must look like mysql://user:pass@host:port/database'),
+})
+
+export const ConfigSchema = DbConfigSchema.extend({
+  KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default('spotfleet'),
+  KAFKA_GROUP_ID: z.string().min(1).default('spotfleet'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CORS_ORIGINS: csv.default([]),
+  TOPIC_SPOT_INTERRUPTIONS: z.string().min(1).default('spot-interruptions'),
+  TOPIC_REPLICA_EVENTS: z.string().min(1).default('replica-events'),
+  TOPIC_AGENT_EVENTS: z.string().min(1).default('agent-events'),
+  TOPIC_PRICING_SNAPSHOTS: z.string().min(1).default('pricing-snapshots'),
+  TOPIC_REPLICA_COMMANDS: z.string().min(1).default('replica-commands'),
+  REBALANCE_POLICY: z.enum(['replica', 'ignore', 'failover']).default('replica'),
+  POOL_RECENT_INTERRUPTION_MINUTES: z.coerce.number().int().min(0).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+})
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parse `env` with `schema`; throws ConfigError with one line naming the first bad variable. */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Readonly<z.infer<S>> {
+  const r = schema.safeParse(env)
+  if (!r.success) {
+    const issue = r.error.issues[0]!
+    const name = String(issue.path[0] ?? '?')
+    const why = env[name] === undefined ? 'is not set' : issue.message
+    throw new ConfigError(`configuration: ${name} ${why}`)
+  }
+  return Object.freeze(r.data)
+}
+
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => parseEnv(ConfigSchema, env)

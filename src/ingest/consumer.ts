@@ -1,0 +1,148 @@
+/**
+ * The kafkajs wiring of ingestion: a consumer group on the configured topics,
+ * eachBatch with auto-commit off. Each partition batch is applied in chunks;
+ * after a chunk's transaction commits, its offset is resolved and committed.
+ * Transient database failures pause the partition and retry with capped
+ * backoff while heartbeating; nothing is committed past an unstored event.
+ */
+import type { Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
+import type { Kysely } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { Metrics } from '../metrics.js'
+import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from './apply-batch.js'
+import type { EventHandler } from './pipeline.js'
+import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isTransient, sleep } from './retry.js'
+
+export interface IngestOptions {
+  kafka: Kafka
+  db: Kysely<Database>
+  groupId: string
+  topics: readonly string[]
+  handlers: readonly EventHandler[]
+  metrics?: Metrics
+  /** Messages per transaction. */
+  chunkSize?: number
+  backoff?: Backoff
+  /** Called after each committed chunk (tests, the outbox relay's wake-up). */
+  onApplied?: (result: ApplyResult, batch: PartitionBatch) => void
+  fromBeginning?: boolean
+  partitionsConsumedConcurrently?: number
+}
+
+export interface IngestConsumer {
+  readonly consumer: Consumer
+  start(): Promise<void>
+  /** Finishes the current chunk, commits, leaves the group. */
+  stop(): Promise<void>
+  /** Joined its group and not crashed. */
+  isReady(): boolean
+}
+
+class Stopped extends Error {}
+
+export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
+  const { kafka, db, handlers, metrics } = opts
+  const chunkSize = opts.chunkSize ?? 500
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF
+  const consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: true })
+  const log: Logger = consumer.logger()
+  let joined = false
+  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true })
+  consumer.on(consumer.events.CRASH, () => { joined = false })
+  consumer.on(consumer.events.STOP, () => { joined = false })
+
+  /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
+  async function applyIsolating(batch: PartitionBatch): Promise<void> {
+    try {
+      const r = await applyBatch(db, batch, handlers)
+      record(r, batch)
+    } catch (err) {
+      if (isTransient(err)) throw err
+      if (batch.messages.length === 1) {
+        log.error('database refused a message; dead-lettering it', { topic: batch.topic, partition: batch.partition, offset: batch.messages[0]!.offset, error: String(err) })
+        await deadLetterRefused(db, batch.topic, batch.partition, batch.messages[0]!, (err as Error).message)
+        metrics?.deadLetters.inc({ topic: batch.topic })
+        return
+      }
+      const mid = Math.ceil(batch.messages.length / 2)
+      await applyIsolating({ ...batch, messages: batch.messages.slice(0, mid) })
+      await applyIsolating({ ...batch, messages: batch.messages.slice(mid) })
+    }
+  }
+
+  function record(r: ApplyResult, batch: PartitionBatch): void {
+    if (metrics) {
+      for (const e of r.applied) metrics.eventsConsumed.inc({ type: e.type })
+      if (r.duplicates) metrics.duplicates.inc({}, r.duplicates)
+      if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
+    }
+    opts.onApplied?.(r, batch)
+  }
+
+  async function withRetry(p: EachBatchPayload, work: () => Promise<void>): Promise<void> {
+    let resume: (() => void) | undefined
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await work()
+        } catch (err) {
+          if (!isTransient(err)) throw err
+          resume ??= p.pause()
+          metrics?.retries.inc()
+          const wait = backoffDelay(attempt, backoff)
+          log.warn('transient database failure; partition paused, retrying', { topic: p.batch.topic, partition: p.batch.partition, attempt, waitMs: Math.round(wait), error: String(err) })
+          const until = Date.now() + wait
+          while (Date.now() < until) {
+            if (!p.isRunning() || p.isStale()) throw new Stopped()
+            await sleep(Math.min(500, until - Date.now()))
+            await p.heartbeat()
+          }
+        }
+      }
+    } finally {
+      resume?.()
+    }
+  }
+
+  async function eachBatch(p: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages } = p.batch
+    for (let i = 0; i < messages.length; i += chunkSize) {
+      if (!p.isRunning() || p.isStale()) return
+      const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
+      const started = performance.now()
+      try {
+        await withRetry(p, () => applyIsolating(chunk))
+      } catch (err) {
+        if (err instanceof Stopped) return
+        throw err
+      }
+      const last = chunk.messages.at(-1)!.offset
+      p.resolveOffset(last)
+      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }])
+      await p.heartbeat()
+      if (metrics) {
+        metrics.batches.inc()
+        metrics.batchSeconds.inc({}, (performance.now() - started) / 1000)
+        metrics.lag.set({ topic, partition: String(partition) }, Number(p.batch.offsetLag()))
+      }
+    }
+  }
+
+  return {
+    consumer,
+    async start() {
+      await consumer.connect()
+      for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 2,
+        eachBatch,
+      })
+    },
+    async stop() {
+      await consumer.disconnect()
+    },
+    isReady: () => joined,
+  }
+}
