@@ -27,6 +27,8 @@ export interface IngestOptions {
   onApplied?: (result: ApplyResult, batch: PartitionBatch) => void
   fromBeginning?: boolean
   partitionsConsumedConcurrently?: number
+  /** How long a silent member (a crashed process) keeps its partitions; kafkajs default 30 s. */
+  sessionTimeoutMs?: number
 }
 
 export interface IngestConsumer {
@@ -44,7 +46,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   const { kafka, db, handlers, metrics } = opts
   const chunkSize = opts.chunkSize ?? 500
   const backoff = opts.backoff ?? DEFAULT_BACKOFF
-  const consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: true })
+  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
+  const consumer = kafka.consumer({
+    groupId: opts.groupId, allowAutoTopicCreation: true,
+    sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+  })
   const log: Logger = consumer.logger()
   let joined = false
   consumer.on(consumer.events.GROUP_JOIN, () => { joined = true })

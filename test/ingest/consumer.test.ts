@@ -5,66 +5,11 @@
  * rebalance. In every case each valid event is stored exactly once, garbage
  * is dead-lettered with its reason, and checkpoints end at the last offsets.
  */
-import { spawn } from 'node:child_process'
-import { sql, type Kysely } from 'kysely'
-import type { Kafka } from 'kafkajs'
-import t, { type Test } from 'tap'
-import { createDb } from '../../src/db/connect.js'
-import type { Database } from '../../src/db/database.js'
-import { createIngestConsumer, type IngestConsumer } from '../../src/ingest/consumer.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
-import type { EventHandler } from '../../src/ingest/pipeline.js'
+import t from 'tap'
 import { freshDatabase } from '../helper-db.js'
-import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
-import { tcpProxy } from '../helper-proxy.js'
-import { mixedStream, type Stream } from './fixtures/stream.js'
-
-async function produce(t: Test, kafka: Kafka, topic: string, stream: Stream): Promise<void> {
-  const producer = await connectedProducer(t, kafka)
-  for (let i = 0; i < stream.messages.length; i += 200) {
-    await producer.send({ topic, acks: -1, messages: stream.messages.slice(i, i + 200) })
-  }
-}
-
-/** Last offset per partition, from the broker. */
-async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic)
-    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]))
-  } finally {
-    await admin.disconnect()
-  }
-}
-
-async function checkpoints(db: Kysely<Database>, topic: string): Promise<Map<number, bigint>> {
-  const rows = await db.selectFrom('consumer_checkpoints').selectAll().where('topic', '=', topic).execute()
-  return new Map(rows.map((r) => [r.partition_no, BigInt(r.offset_no)]))
-}
-
-/** True when every partition with messages has its checkpoint at its last offset. */
-async function caughtUp(db: Kysely<Database>, kafka: Kafka, topic: string): Promise<boolean> {
-  const [high, cp] = [await highWatermarks(kafka, topic), await checkpoints(db, topic)]
-  return [...high].every(([p, h]) => h === 0n || cp.get(p) === h - 1n)
-}
-
-/** The tables ingestion writes, as comparable rows (ids and timestamps of writing left out). */
-async function dump(db: Kysely<Database>) {
-  return {
-    events: (await sql<{ event_id: string, n: number }>`SELECT event_id, COUNT(*) AS n FROM event_log GROUP BY event_id ORDER BY event_id`.execute(db)).rows,
-    pricing: (await sql`SELECT event_id, pool_id, spot_price, ondemand_price, time_bucket, observed_at FROM pricing_snapshots_clean ORDER BY event_id`.execute(db)).rows,
-    metrics: (await sql`SELECT event_id, instance_id, cpu, memory, network_in, recorded_at FROM instance_metrics ORDER BY event_id`.execute(db)).rows,
-    pools: (await sql`SELECT id, instance_type, az FROM spot_pools ORDER BY id`.execute(db)).rows,
-    dead: (await sql`SELECT partition_no, offset_no, reason FROM dead_letter_events ORDER BY partition_no, offset_no`.execute(db)).rows,
-  }
-}
-
-function consumerFor(t: Test, kafka: Kafka, db: Kysely<Database>, topic: string, groupId: string, handlers: EventHandler[] = ingestionHandlers(), chunkSize = 50): IngestConsumer {
-  const c = createIngestConsumer({ kafka, db, groupId, topics: [topic], handlers, chunkSize, backoff: { initialMs: 50, maxMs: 500 } })
-  t.teardown(() => c.stop())
-  return c
-}
+import { kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
+import { caughtUp, consumerFor, dump, highWatermarks, produce } from './fixtures/steps.js'
+import { mixedStream } from './fixtures/stream.js'
 
 t.test('a mixed stream: every valid event once, garbage dead-lettered with reasons, checkpoints at the last offsets', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })

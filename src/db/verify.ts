@@ -1,0 +1,136 @@
+/**
+ * `migrate verify`: the seed guide's verification commands (DESCRIBE agents,
+ * SHOW TABLES, SHOW FULL TABLES WHERE Table_type = 'VIEW', SHOW PROCEDURE
+ * STATUS, SELECT * FROM schema_migrations) as checks with a verdict each,
+ * read from information_schema. Expected tables and columns come from
+ * DATABASE_COLUMNS, the same list the typed Database interface is held to.
+ */
+import { type Kysely, sql } from 'kysely'
+import { DATABASE_COLUMNS, VIEWS } from './database.js'
+
+export type CheckKind = 'table' | 'column' | 'view' | 'procedure' | 'migration'
+
+export interface Check {
+  kind: CheckKind
+  name: string
+  ok: boolean
+  detail?: string
+}
+
+export interface VerifyResult {
+  ok: boolean
+  checks: Check[]
+}
+
+/** The agent columns the seed guide names as critical, checked one by one. */
+export const SEED_AGENT_COLUMNS = [
+  'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal', 'last_failover_at', 'interruption_handled_count',
+] as const
+
+/** Procedures and their parameter types, in order. */
+export const PROCEDURES: Record<string, readonly string[]> = {
+  compute_daily_savings: ['date'],
+  compute_pool_reliability: ['int'],
+  compute_pool_reliability_window: ['datetime', 'datetime'],
+}
+
+export const MIGRATION_VERSIONS = ['001', '006', '007', '008'] as const
+
+const isView = (name: string) => (VIEWS as readonly string[]).includes(name)
+
+function missingColumns(expected: readonly string[], have: Set<string> | undefined): string[] {
+  return expected.filter((c) => !have?.has(c))
+}
+
+async function readSchema(db: Kysely<any>) {
+  const tables = await sql<{ name: string, type: string }>`
+    SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES
+    WHERE TABLE_SCHEMA = DATABASE()`.execute(db)
+  const columns = await sql<{ t: string, c: string }>`
+    SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = DATABASE()`.execute(db)
+  const params = await sql<{ name: string, type: string | null }>`
+    SELECT r.ROUTINE_NAME AS name, p.DATA_TYPE AS type
+    FROM information_schema.ROUTINES r
+    LEFT JOIN information_schema.PARAMETERS p
+      ON p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA AND p.SPECIFIC_NAME = r.ROUTINE_NAME AND p.ORDINAL_POSITION > 0
+    WHERE r.ROUTINE_SCHEMA = DATABASE() AND r.ROUTINE_TYPE = 'PROCEDURE'
+    ORDER BY r.ROUTINE_NAME, p.ORDINAL_POSITION`.execute(db)
+
+  const tableType = new Map(tables.rows.map((r) => [r.name, r.type]))
+  const columnsOf = new Map<string, Set<string>>()
+  for (const r of columns.rows) columnsOf.set(r.t, (columnsOf.get(r.t) ?? new Set()).add(r.c))
+  const procedures = new Map<string, string[]>()
+  for (const r of params.rows) {
+    const list = procedures.get(r.name) ?? []
+    if (r.type !== null) list.push(r.type.toLowerCase())
+    procedures.set(r.name, list)
+  }
+  return { tableType, columnsOf, procedures }
+}
+
+async function appliedVersions(db: Kysely<any>, hasTable: boolean): Promise<Set<string>> {
+  if (!hasTable) return new Set()
+  const r = await sql<{ version: string }>`SELECT version FROM schema_migrations`.execute(db)
+  return new Set(r.rows.map((x) => x.version))
+}
+
+export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
+  const { tableType, columnsOf, procedures } = await readSchema(db)
+  const checks: Check[] = []
+
+  for (const [name, expected] of Object.entries(DATABASE_COLUMNS)) {
+    const kind = isView(name) ? 'view' : 'table'
+    const type = tableType.get(name)
+    const wantType = kind === 'view' ? 'VIEW' : 'BASE TABLE'
+    if (type === undefined) {
+      checks.push({ kind, name, ok: false, detail: 'missing' })
+    } else if (type !== wantType) {
+      checks.push({ kind, name, ok: false, detail: `is a ${type.toLowerCase()}, expected a ${wantType.toLowerCase()}` })
+    } else {
+      const missing = missingColumns(expected, columnsOf.get(name))
+      checks.push(missing.length
+        ? { kind, name, ok: false, detail: `missing columns: ${missing.join(', ')}` }
+        : { kind, name, ok: true })
+    }
+  }
+
+  const agentColumns = columnsOf.get('agents')
+  for (const column of SEED_AGENT_COLUMNS) {
+    const ok = agentColumns?.has(column) ?? false
+    checks.push({ kind: 'column', name: `agents.${column}`, ok, ...(ok ? {} : { detail: agentColumns ? 'missing' : 'table agents missing' }) })
+  }
+
+  for (const [name, want] of Object.entries(PROCEDURES)) {
+    const have = procedures.get(name)
+    if (!have) checks.push({ kind: 'procedure', name, ok: false, detail: 'missing' })
+    else if (have.join(',') !== want.join(',')) {
+      checks.push({ kind: 'procedure', name, ok: false, detail: `parameters (${have.join(', ')}), expected (${want.join(', ')})` })
+    } else checks.push({ kind: 'procedure', name, ok: true })
+  }
+
+  const hasTracking = tableType.get('schema_migrations') === 'BASE TABLE'
+  const versions = await appliedVersions(db, hasTracking)
+  for (const version of MIGRATION_VERSIONS) {
+    const ok = versions.has(version)
+    checks.push({
+      kind: 'migration', name: version, ok,
+      ...(ok ? {} : { detail: hasTracking ? 'not recorded in schema_migrations' : 'schema_migrations missing' }),
+    })
+  }
+
+  return { ok: checks.every((c) => c.ok), checks }
+}
+
+/** An aligned text table, one line per check, then a summary line. */
+export function formatReport(result: VerifyResult): string {
+  const rows = [['KIND', 'NAME', 'STATUS', 'DETAIL'],
+    ...result.checks.map((c) => [c.kind, c.name, c.ok ? 'ok' : 'FAIL', c.detail ?? ''])]
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const lines = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd())
+  const failed = result.checks.filter((c) => !c.ok).length
+  lines.push(failed === 0
+    ? `schema complete: all ${result.checks.length} checks passed`
+    : `schema incomplete: ${failed} of ${result.checks.length} checks failed`)
+  return lines.join('\n')
+}

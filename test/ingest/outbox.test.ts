@@ -1,0 +1,66 @@
+/**
+ * The outbox relay: commands reach `replica-commands` in per-agent order; a
+ * crash between publish and mark re-publishes (at least once, order kept);
+ * dead letters reach `<topic>.dlq` with their reason.
+ */
+import { randomUUID } from 'node:crypto'
+import type { KafkaMessage } from 'kafkajs'
+import t, { type Test } from 'tap'
+import { relayOnce } from '../../src/ingest/outbox-relay.js'
+import { freshDatabase } from '../helper-db.js'
+import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
+
+async function collect(t: Test, kafka: ReturnType<typeof kafkaFor>, topic: string) {
+  const got: KafkaMessage[] = []
+  const consumer = kafka.consumer({ groupId: uniqueName('reader') })
+  await consumer.connect()
+  t.teardown(() => consumer.disconnect())
+  await consumer.subscribe({ topic, fromBeginning: true })
+  await consumer.run({ eachMessage: async ({ message }) => { got.push(message) } })
+  return got
+}
+
+t.test('crash after publish, before mark: re-published, per-agent order kept', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const producer = await connectedProducer(t, kafka)
+  const topic = uniqueName('commands')
+  const agents = [randomUUID(), randomUUID()]
+  const rows = Array.from({ length: 10 }, (_, i) => {
+    const agentId = agents[i % 2]!
+    const commandId = randomUUID()
+    return { command_id: commandId, type: 'command.terminate_replica', client_id: null, agent_id: agentId, payload: JSON.stringify({ eventId: commandId, seq: i }), cause_event_id: null }
+  })
+  await db.insertInto('outbox').values(rows).execute()
+  const log = kafka.logger()
+
+  await t.rejects(relayOnce({ db, producer, commandsTopic: topic, log, batchSize: 6, afterPublish: () => { throw new Error('crash') } }), /crash/)
+  t.equal((await db.selectFrom('outbox').select('id').where('sent_at', 'is not', null).execute()).length, 0, 'nothing marked after the crash')
+  while ((await relayOnce({ db, producer, commandsTopic: topic, log, batchSize: 6 })) > 0) { /* drain */ }
+  t.equal((await db.selectFrom('outbox').select('id').where('sent_at', 'is', null).execute()).length, 0, 'all marked')
+
+  const got = await collect(t, kafka, topic)
+  await waitFor('all commands', () => new Set(got.map((m) => JSON.parse(String(m.value)).eventId)).size === rows.length)
+  await waitFor('the re-published ones', () => got.length >= rows.length + 6)
+  for (const agent of agents) {
+    const seqs = got.filter((m) => String(m.key) === agent).map((m) => JSON.parse(String(m.value)).seq as number)
+    const firstSeen = seqs.filter((s, i) => seqs.indexOf(s) === i)
+    t.same(firstSeen, [...firstSeen].sort((a, b) => a - b), `agent ${agent.slice(0, 8)}: first deliveries in order`)
+    t.same(seqs.slice(seqs.lastIndexOf(firstSeen[0]!)), firstSeen.slice(0), `agent ${agent.slice(0, 8)}: the re-publication is itself in order`)
+  }
+})
+
+t.test('dead letters reach <topic>.dlq with their reason', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const producer = await connectedProducer(t, kafka)
+  const topic = uniqueName('src')
+  await db.insertInto('dead_letter_events').values({ topic, partition_no: 2, offset_no: 7, message_key: Buffer.from('k'), raw_value: Buffer.from('not json'), reason: 'invalid JSON: Unexpected token' }).execute()
+  t.equal(await relayOnce({ db, producer, commandsTopic: uniqueName('c'), log: kafka.logger() }), 1)
+  const got = await collect(t, kafka, `${topic}.dlq`)
+  await waitFor('the dead letter', () => got.length === 1)
+  t.equal(String(got[0]!.value), 'not json')
+  t.equal(String(got[0]!.headers?.reason), 'invalid JSON: Unexpected token')
+  t.equal(String(got[0]!.headers?.['original-offset']), '7')
+  t.equal((await db.selectFrom('dead_letter_events').select('published_at').executeTakeFirstOrThrow()).published_at === null, false, 'marked published')
+})
