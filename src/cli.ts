@@ -5,10 +5,11 @@
  */
 import { parseArgs } from 'node:util'
 import { createClient } from './clients/client.repository.js'
-import { ConfigError, DbConfigSchema, parseEnv } from './config.js'
+import { ConfigError, DbConfigSchema, loadConfig, parseEnv } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
 import { formatReport, verifySchema } from './db/verify.js'
+import { serve } from './server.js'
 
 const USAGE = `usage: spotfleet <command>
   migrate [up]              bring the database to the latest schema (creates the database if absent)
@@ -76,7 +77,13 @@ const client: Command = async ([sub, ...rest]) => {
   }
 }
 
-const commands: Record<string, Command> = { migrate, client }
+const serveCommand: Command = async () => {
+  const running = await serve(loadConfig())
+  await running.closed
+  return 0
+}
+
+const commands: Record<string, Command> = { migrate, client, serve: serveCommand }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv

@@ -9,7 +9,7 @@
  * share a partition cost a re-read, never a second application.
  */
 import { sql, type Kysely, type Transaction } from 'kysely'
-import type { Database, NewDeadLetterEvent, NewEventLog } from '../db/database.js'
+import type { Database, NewDeadLetterEvent, NewEventLog, NewOutbox } from '../db/database.js'
 import { parseMessage } from '../events/parse.js'
 import type { SpotEvent } from '../events/schemas.js'
 import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, toDbTime } from './pipeline.js'
@@ -79,14 +79,14 @@ function decisionRow(d: DecisionEntry): NewEventLog {
 /** Collects what handlers emit, to be written once per batch. */
 class Collector implements BatchContext {
   readonly decisions: NewEventLog[] = []
-  readonly outbox: Database['outbox'][] = []
+  readonly outbox: NewOutbox[] = []
   readonly rejected = new Map<string, string>()
   command(c: CommandEvent, cause: SpotEvent): void {
     this.decisions.push({ ...logRow(c, 'decision'), cause_event_id: cause.eventId })
     this.outbox.push({
       command_id: c.eventId, type: c.type, client_id: c.clientId, agent_id: c.agentId,
       payload: JSON.stringify(c), cause_event_id: cause.eventId,
-    } as never)
+    })
   }
   decision(entry: DecisionEntry): void { this.decisions.push(decisionRow(entry)) }
   reject(event: SpotEvent, reason: string): void { this.rejected.set(event.eventId, reason) }
@@ -100,7 +100,7 @@ export async function applyEvents(trx: Transaction<Database>, events: readonly S
     if (mine.length > 0) await h.apply(trx, mine, out)
   }
   await insertChunked(out.decisions, (c) => trx.insertInto('event_log').values(c).execute())
-  await insertChunked(out.outbox, (c) => trx.insertInto('outbox').values(c as never).execute())
+  await insertChunked(out.outbox, (c) => trx.insertInto('outbox').values(c).execute())
   return out
 }
 
@@ -123,8 +123,13 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
       else dead.push(deadLetter(topic, partition, m, r.reason))
     }
 
-    const known = await existingEventIds(trx, parsed.map((p) => p.event.eventId))
-    const newOnes = parsed.filter((p) => !known.has(p.event.eventId) && (known.add(p.event.eventId), true))
+    // Stored before, or repeated within this batch: a duplicate either way.
+    const seen = await existingEventIds(trx, parsed.map((p) => p.event.eventId))
+    const newOnes = parsed.filter((p) => {
+      if (seen.has(p.event.eventId)) return false
+      seen.add(p.event.eventId)
+      return true
+    })
     await insertChunked(newOnes, (c) => trx.insertInto('event_log')
       .values(c.map((p) => logRow(p.event, 'kafka', { topic, partition, offset: p.message.offset }))).execute())
 

@@ -1,0 +1,74 @@
+/**
+ * `serve`: the consumer, the outbox relay and the HTTP API in one process,
+ * with the logger, timeouts and a graceful close on SIGTERM/SIGINT (finish
+ * the current chunk, commit, leave the group, close the pool, exit 0).
+ */
+import Fastify from 'fastify'
+import { Kafka, logLevel } from 'kafkajs'
+import { app } from './app.js'
+import type { Config } from './config.js'
+import { createDb } from './db/connect.js'
+import { createIngestConsumer } from './ingest/consumer.js'
+import { ingestionHandlers } from './ingest/handlers.js'
+import { createOutboxRelay } from './ingest/outbox-relay.js'
+import { Metrics } from './metrics.js'
+
+export interface Running {
+  port: number
+  /** Resolves once a shutdown (signal or close()) has finished. */
+  closed: Promise<void>
+  close(): Promise<void>
+}
+
+export async function serve(config: Config, opts: { signals?: boolean } = {}): Promise<Running> {
+  const fastify = Fastify({
+    logger: { level: config.LOG_LEVEL },
+    requestTimeout: 30_000,
+    connectionTimeout: 10_000,
+  })
+  const log = fastify.log
+  const db = createDb({ url: config.DATABASE_URL })
+  const metrics = new Metrics()
+  const kafka = new Kafka({
+    clientId: config.KAFKA_CLIENT_ID,
+    brokers: [...config.KAFKA_BROKERS],
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...extra } = entry
+      if (level <= logLevel.ERROR) log.error(extra, message)
+      else if (level === logLevel.WARN) log.warn(extra, message)
+    },
+  })
+  const topics = [config.TOPIC_SPOT_INTERRUPTIONS, config.TOPIC_REPLICA_EVENTS, config.TOPIC_AGENT_EVENTS, config.TOPIC_PRICING_SNAPSHOTS]
+  const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 })
+  const relay = createOutboxRelay({ db, producer, commandsTopic: config.TOPIC_REPLICA_COMMANDS, log: kafka.logger(), metrics })
+  const consumer = createIngestConsumer({
+    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers(),
+    onApplied: () => relay.wake(),
+  })
+
+  await fastify.register(app, { db, metrics, consumerReady: consumer.isReady })
+  await producer.connect()
+  relay.start()
+  await consumer.start()
+  await fastify.listen({ port: config.PORT, host: config.HOST })
+
+  let closing: Promise<void> | undefined
+  let done!: () => void
+  const closed = new Promise<void>((resolve) => { done = resolve })
+  const close = () => (closing ??= (async () => {
+    log.info('shutting down: finishing the current batch')
+    await consumer.stop()
+    await relay.stop()
+    await producer.disconnect()
+    await fastify.close()
+    await db.destroy()
+    log.info('stopped')
+    done()
+  })())
+  if (opts.signals !== false) {
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => { void close() })
+  }
+  const address = fastify.server.address()
+  return { port: typeof address === 'object' && address ? address.port : config.PORT, closed, close }
+}
