@@ -1,20 +1,30 @@
 /**
  * The HTTP API as a Fastify plugin; it never listens (src/server.ts does).
  * Health, readiness (database answers and the consumer is in its group) and
- * Prometheus metrics.
+ * Prometheus metrics; the client API under /api (bearer token, see
+ * plugins/auth.ts) and the one error handler (errors.ts).
  */
 import type { FastifyInstance } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { errorHandler } from './errors.js'
+import type { EventHandler } from './ingest/pipeline.js'
 import type { Metrics } from './metrics.js'
+import { clientAuth } from './plugins/auth.js'
+import { agentRoutes } from './routes/agents.js'
+import { replicaRoutes } from './routes/replicas.js'
 
 export interface AppDeps {
   db: Kysely<Database>
   metrics: Metrics
   consumerReady: () => boolean
+  /** The handlers HTTP commands go through: the same ones the consumer applies (ingestionHandlers). */
+  handlers: readonly EventHandler[]
 }
 
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  fastify.setErrorHandler(errorHandler)
+
   fastify.get('/healthz', async () => ({ status: 'ok' }))
 
   fastify.get('/readyz', async (_req, reply) => {
@@ -24,4 +34,11 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   })
 
   fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.text()))
+
+  await fastify.register(async (api) => {
+    clientAuth(api, deps.db)
+    const commands = { db: deps.db, handlers: deps.handlers }
+    await api.register(agentRoutes, commands)
+    await api.register(replicaRoutes, commands)
+  })
 }

@@ -43,11 +43,11 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
   const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 })
   const relay = createOutboxRelay({ db, producer, commandsTopic: config.TOPIC_REPLICA_COMMANDS, log: kafka.logger(), metrics })
   const consumer = createIngestConsumer({
-    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers(),
+    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
     onApplied: () => relay.wake(),
   })
 
-  await fastify.register(app, { db, metrics, consumerReady: consumer.isReady })
+  await fastify.register(app, { db, metrics, consumerReady: consumer.isReady, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }) })
   await producer.connect()
   relay.start()
   await consumer.start()

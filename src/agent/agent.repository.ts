@@ -1,0 +1,195 @@
+/**
+ * SQL for the agent rules' shell: one set-based statement per table per
+ * batch (DESIGN §1 cost model), and the mapping between rows and the pure
+ * state of agent.state.ts. Decimals are normalised on the way in, so a price
+ * read back from DECIMAL(12,6) equals the one the event carried.
+ */
+import { sql, type Transaction } from 'kysely'
+import type { AgentRow, Database, NewInstanceSwitch, NewReplicaInstance, NewSpotInterruptionEvent, ReplicaInstanceRow } from '../db/database.js'
+import { normaliseMoney, parsePoolId } from '../events/schemas.js'
+import { fromDbTime, toDbTime } from '../ingest/pipeline.js'
+import {
+  type AgentState, type RecentSignal, type ReplicaState, type SignalType, RECENT_SIGNALS_KEPT, initialAgentState, isLive,
+} from './agent.state.js'
+
+type Trx = Transaction<Database>
+
+const money = (v: string | null): string | null => {
+  if (v === null) return null
+  const r = normaliseMoney(v)
+  return r.ok ? r.value : v
+}
+const time = (v: string | null): string | null => (v === null ? null : fromDbTime(v).toISOString())
+const dbTime = (v: string | null): string | null => (v === null ? null : toDbTime(v))
+
+/** Events may arrive before agent.registered: the row is created with the event's client. */
+export async function ensureAgents(trx: Trx, agents: readonly { id: string, clientId: string }[]): Promise<void> {
+  await trx.insertInto('agents').values(agents.map((a) => ({ id: a.id, client_id: a.clientId })))
+    .onDuplicateKeyUpdate({ id: sql`id` }).execute()
+}
+
+export async function lockAgents(trx: Trx, ids: readonly string[]): Promise<AgentRow[]> {
+  return trx.selectFrom('agents').selectAll().where('id', 'in', [...ids]).orderBy('id').forUpdate().execute()
+}
+
+/** The agents' live replicas and the replicas the batch names, whoever owns them. */
+export async function loadReplicas(trx: Trx, agentIds: readonly string[], replicaIds: readonly string[]): Promise<ReplicaInstanceRow[]> {
+  return trx.selectFrom('replica_instances').selectAll()
+    .where((eb) => eb.or([
+      eb.and([eb('agent_id', 'in', [...agentIds]), eb('status', 'in', ['launching', 'syncing', 'ready'])]),
+      ...(replicaIds.length > 0 ? [eb('id', 'in', [...replicaIds])] : []),
+    ])).execute()
+}
+
+/** The last RECENT_SIGNALS_KEPT accepted signals per agent, oldest first, as evolve keeps them. */
+export async function loadRecentSignals(trx: Trx, agentIds: readonly string[]): Promise<Map<string, RecentSignal[]>> {
+  const r = await sql<{ agent_id: string, signal_type: SignalType, instance_id: string, pool_id: string, detected_at: string }>`
+    SELECT agent_id, signal_type, instance_id, pool_id, detected_at FROM (
+      SELECT id, agent_id, signal_type, instance_id, pool_id, detected_at,
+             ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY id DESC) AS rn
+        FROM spot_interruption_events
+       WHERE agent_id IN (${sql.join([...agentIds])}) AND instance_id IS NOT NULL AND pool_id IS NOT NULL
+    ) AS recent WHERE rn <= ${RECENT_SIGNALS_KEPT} ORDER BY agent_id, id`.execute(trx)
+  const out = new Map<string, RecentSignal[]>()
+  for (const x of r.rows) {
+    const list = out.get(x.agent_id) ?? []
+    list.push({ signalType: x.signal_type, instanceId: x.instance_id, poolId: x.pool_id, at: fromDbTime(x.detected_at).toISOString() })
+    out.set(x.agent_id, list)
+  }
+  return out
+}
+
+export interface PoolCandidate {
+  poolId: string
+  instanceType: string
+  /** Interruptions over the ranking's window (7 days). */
+  interruptions: number
+  /** Latest observed spot price, null when none was seen. */
+  spotPrice: number | null
+}
+
+/** Known active pools of these instance types, with their ranking and latest price. */
+export async function loadPoolCandidates(trx: Trx, instanceTypes: readonly string[]): Promise<PoolCandidate[]> {
+  if (instanceTypes.length === 0) return []
+  const r = await sql<{ pool_id: string, instance_type: string, interruptions: string | number | null, spot_price: string | null }>`
+    SELECT p.id AS pool_id, p.instance_type, r.interruptions_7d AS interruptions,
+           (SELECT s.spot_price FROM pricing_snapshots_clean s WHERE s.pool_id = p.id
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1) AS spot_price
+      FROM spot_pools p LEFT JOIN v_pool_reliability_ranking r ON r.pool_id = p.id
+     WHERE p.is_active = 1 AND p.instance_type IN (${sql.join([...instanceTypes])})`.execute(trx)
+  return r.rows.map((x) => ({
+    poolId: x.pool_id, instanceType: x.instance_type, interruptions: Number(x.interruptions ?? 0),
+    spotPrice: x.spot_price === null ? null : Number(x.spot_price),
+  }))
+}
+
+export function replicaFromRow(r: ReplicaInstanceRow): ReplicaState {
+  return {
+    id: r.id, replicaType: r.replica_type, poolId: r.pool_id, instanceId: r.instance_id, status: r.status,
+    syncStatus: r.sync_status, syncLatencyMs: r.sync_latency_ms, stateTransferProgress: Number(r.state_transfer_progress),
+    hourlyCost: money(r.hourly_cost), createdBy: r.created_by, parentInstanceId: r.parent_instance_id,
+    errorMessage: r.error_message, terminationReason: r.termination_reason, createdAt: time(r.created_at)!,
+    readyAt: time(r.ready_at), promotedAt: time(r.promoted_at), terminatedAt: time(r.terminated_at),
+  }
+}
+
+export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], recentSignals: readonly RecentSignal[]): AgentState {
+  const live = replicas.find((r) => isLive(r))
+  return {
+    ...initialAgentState(a.id, a.client_id),
+    // Only registration sets logical_agent_id; a row made for an early event has none.
+    registered: a.logical_agent_id !== null, logicalAgentId: a.logical_agent_id, hostname: a.hostname,
+    instanceId: a.instance_id, instanceType: a.instance_type, region: a.region, az: a.az, poolId: a.current_pool_id,
+    mode: a.current_mode, status: a.status, lastHeartbeatAt: time(a.last_heartbeat_at),
+    spotPrice: money(a.spot_price), onDemandPrice: money(a.ondemand_price),
+    autoSwitchEnabled: a.auto_switch_enabled === 1, manualReplicaEnabled: a.manual_replica_enabled === 1,
+    autoTerminateEnabled: a.auto_terminate_enabled === 1, terminateWaitMinutes: a.terminate_wait_minutes,
+    // The unique index allows one live replica; that row is the truth, whatever the pointer column says.
+    currentReplicaId: live?.id ?? null,
+    replicas: Object.fromEntries(replicas.map((r) => [r.id, r])),
+    lastInterruptionSignal: time(a.last_interruption_signal), lastFailoverAt: time(a.last_failover_at),
+    interruptionHandledCount: a.interruption_handled_count, recentSignals: [...recentSignals],
+  }
+}
+
+const AGENT_COLUMNS = [
+  'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id', 'current_mode', 'hostname',
+  'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled', 'terminate_wait_minutes',
+  'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal', 'last_failover_at',
+  'interruption_handled_count', 'last_heartbeat_at',
+] as const
+
+/** `col = VALUES(col)` for each column: the upsert takes the new row's values. */
+const fromValues = <C extends string>(cols: readonly C[]) =>
+  Object.fromEntries(cols.map((c) => [c, sql<any>`VALUES(${sql.ref(c)})`])) as Record<C, ReturnType<typeof sql<any>>>
+
+export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promise<void> {
+  if (states.length === 0) return
+  await trx.insertInto('agents').values(states.map((s) => ({
+    id: s.agentId, client_id: s.clientId, logical_agent_id: s.logicalAgentId, instance_id: s.instanceId,
+    instance_type: s.instanceType, region: s.region, az: s.az, current_pool_id: s.poolId, current_mode: s.mode,
+    hostname: s.hostname, status: s.status, spot_price: s.spotPrice, ondemand_price: s.onDemandPrice,
+    auto_switch_enabled: s.autoSwitchEnabled ? 1 : 0, auto_terminate_enabled: s.autoTerminateEnabled ? 1 : 0,
+    terminate_wait_minutes: s.terminateWaitMinutes, manual_replica_enabled: s.manualReplicaEnabled ? 1 : 0,
+    current_replica_id: s.currentReplicaId, last_interruption_signal: dbTime(s.lastInterruptionSignal),
+    last_failover_at: dbTime(s.lastFailoverAt), interruption_handled_count: s.interruptionHandledCount,
+    last_heartbeat_at: dbTime(s.lastHeartbeatAt),
+  }))).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()
+}
+
+export interface ReplicaWrite { agentId: string, clientId: string, replica: ReplicaState }
+
+const REPLICA_COLUMNS = [
+  'instance_id', 'replica_type', 'pool_id', 'instance_type', 'region', 'az', 'status', 'sync_status', 'sync_latency_ms',
+  'state_transfer_progress', 'hourly_cost', 'created_by', 'parent_instance_id', 'error_message', 'termination_reason',
+  'ready_at', 'promoted_at', 'terminated_at',
+] as const
+
+function replicaRow({ agentId, clientId, replica: r }: ReplicaWrite): NewReplicaInstance {
+  const p = parsePoolId(r.poolId)
+  return {
+    id: r.id, agent_id: agentId, client_id: clientId, instance_id: r.instanceId, replica_type: r.replicaType,
+    pool_id: r.poolId, instance_type: p?.instanceType ?? null, region: p?.region ?? null, az: p?.az ?? null,
+    status: r.status, sync_status: r.syncStatus, sync_latency_ms: r.syncLatencyMs,
+    state_transfer_progress: r.stateTransferProgress.toFixed(2), hourly_cost: r.hourlyCost, created_by: r.createdBy,
+    parent_instance_id: r.parentInstanceId, error_message: r.errorMessage, termination_reason: r.terminationReason,
+    created_at: toDbTime(r.createdAt), ready_at: dbTime(r.readyAt), promoted_at: dbTime(r.promotedAt),
+    terminated_at: dbTime(r.terminatedAt),
+  }
+}
+
+/**
+ * Ended replicas are written before live ones: MariaDB applies a multi-row
+ * upsert row by row, and a new live replica written while its predecessor's
+ * row still says live would hit the one-live-replica unique key and, through
+ * ON DUPLICATE KEY UPDATE, overwrite the predecessor's row.
+ */
+export async function saveReplicas(trx: Trx, writes: readonly ReplicaWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  const ordered = [...writes].sort((a, b) => Number(isLive(a.replica)) - Number(isLive(b.replica)))
+  await trx.insertInto('replica_instances').values(ordered.map(replicaRow))
+    .onDuplicateKeyUpdate(fromValues(REPLICA_COLUMNS)).execute()
+}
+
+export async function insertInterruptions(trx: Trx, rows: readonly NewSpotInterruptionEvent[]): Promise<void> {
+  if (rows.length === 0) return
+  await trx.insertInto('spot_interruption_events').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+}
+
+export async function insertSwitches(trx: Trx, rows: readonly NewInstanceSwitch[]): Promise<void> {
+  if (rows.length === 0) return
+  await trx.insertInto('instance_switches').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+}
+
+/** Appends an event that did not come from Kafka (an HTTP request); false when its id is already logged. */
+export async function appendToLog(trx: Trx, e: { eventId: string, type: string, version: number, clientId: string, agentId: string, occurredAt: string }, source: 'http'): Promise<boolean> {
+  // INSERT IGNORE, not ON DUPLICATE KEY UPDATE: mysql2 counts a found row as
+  // affected, so only IGNORE tells a duplicate apart. The event passed zod,
+  // so no other error is there to be downgraded to a warning.
+  const r = await trx.insertInto('event_log').orIgnore().values({
+    event_id: e.eventId, type: e.type, version: e.version, client_id: e.clientId, agent_id: e.agentId,
+    occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e), source, cause_event_id: null,
+    topic: null, partition_no: null, offset_no: null,
+  }).executeTakeFirst()
+  return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
+}

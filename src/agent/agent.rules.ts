@@ -1,0 +1,332 @@
+/**
+ * The agent rules (DESIGN §3) as a pure decider: decide(input, state, env)
+ * returns decisions, commands for the agent, or a rejection; evolve() (in
+ * agent.state.ts, re-exported here) folds inputs and decisions into state.
+ * No I/O: the clock, ids, the rebalance policy and the pool ranking come in
+ * through `env`. The consumer and the HTTP commands both run this code.
+ *
+ * Applying an input = evolve over the input unless it was rejected, then over
+ * each decision (applyOutcome). A rejection changes nothing and is recorded as
+ * `decision.rejected`; late, duplicate and out-of-order events are rejected,
+ * never thrown.
+ */
+import type { CommandEvent, CommandType } from '../ingest/pipeline.js'
+import type { EventOf } from '../events/schemas.js'
+import { parsePoolId } from '../events/schemas.js'
+import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'
+import {
+  type AgentState, type ReplicaState, type ReplicaType, assertNever, currentReplica, evolve, iso, isLive,
+} from './agent.state.js'
+
+export { evolve, initialAgentState, currentReplica, isLive, replay } from './agent.state.js'
+export type { AgentState, ReplicaState, RecentSignal } from './agent.state.js'
+
+export type RebalancePolicy = 'replica' | 'ignore' | 'failover'
+
+export interface PoolQuery {
+  instanceType: string
+  /** Never chosen: the agent's current pool and pools that interrupted it recently. */
+  exclude: readonly string[]
+  /** Safest for interruption responses (fewest interruptions, then price); cheapest for manual replicas. */
+  prefer: 'safest' | 'cheapest'
+}
+
+export interface RuleEnv {
+  now: Date
+  newId: () => string
+  rebalancePolicy: RebalancePolicy
+  /** A pool that interrupted this agent within these minutes is not chosen for its replica. */
+  recentInterruptionMinutes: number
+  choosePool: (q: PoolQuery) => string | null
+}
+
+export interface Outcome {
+  decisions: DecisionEvent[]
+  commands: CommandEvent[]
+  rejection?: string
+}
+
+/** Collects the effects of one decide() call, stamped with the input's envelope. */
+class Effects {
+  readonly decisions: DecisionEvent[] = []
+  readonly commands: CommandEvent[] = []
+  constructor(private readonly input: AgentInput, private readonly env: RuleEnv) {}
+
+  private envelope() {
+    return {
+      eventId: this.env.newId(), version: 1 as const, occurredAt: this.env.now.toISOString(),
+      clientId: this.input.clientId, agentId: this.input.agentId,
+    }
+  }
+  decision<T extends DecisionType>(type: T, data: DecisionOf<T>['data']): void {
+    this.decisions.push({ ...this.envelope(), type, causeEventId: this.input.eventId, data } as DecisionOf<T>)
+  }
+  command<T extends CommandType>(type: T, data: EventOf<T>['data']): void {
+    this.commands.push({ ...this.envelope(), type, data } as EventOf<T>)
+  }
+}
+
+type Rule<T extends AgentInput['type']> = (e: InputOf<T>, s: AgentState, env: RuleEnv, fx: Effects) => string | undefined
+
+export function decide(input: AgentInput, state: AgentState, env: RuleEnv): Outcome {
+  const fx = new Effects(input, env)
+  const reason = input.clientId !== state.clientId
+    ? `agent ${state.agentId} belongs to another client`
+    : route(input, state, env, fx)
+  return reason === undefined ? { decisions: fx.decisions, commands: fx.commands } : rejection(input, reason, env)
+}
+
+/** The outcome of refusing `input`: only a `decision.rejected` naming it; state stays as it was. */
+export function rejection(input: AgentInput, reason: string, env: RuleEnv): Outcome {
+  const fx = new Effects(input, env)
+  fx.decision('decision.rejected', { reason, rejectedType: input.type })
+  return { decisions: fx.decisions, commands: [], rejection: reason }
+}
+
+/** evolve over the input (unless rejected), then over each decision. */
+export function applyOutcome(state: AgentState, input: AgentInput, outcome: Outcome): AgentState {
+  const s = outcome.rejection === undefined ? evolve(state, input) : state
+  return outcome.decisions.reduce(evolve, s)
+}
+
+function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string | undefined {
+  switch (e.type) {
+    // Facts about the agent's own instance: nothing to decide.
+    case 'agent.registered':
+    case 'agent.heartbeat':
+    case 'agent.instance_switched': return undefined
+    case 'agent.config_changed': return onConfigChanged(e, s, env, fx)
+    case 'spot.rebalance_recommendation': return onRebalance(e, s, env, fx)
+    case 'spot.termination_notice': return onTermination(e, s, env, fx)
+    case 'replica.launched': return onLaunched(e, s)
+    case 'replica.sync_progress': return launchedLive(s, e.data.replicaId)
+    case 'replica.ready': return s.replicas[e.data.replicaId]?.status === 'ready'
+      ? `replica ${e.data.replicaId} is already ready` : launchedLive(s, e.data.replicaId)
+    case 'replica.promoted': return onPromotedReported(e, s)
+    case 'replica.terminated': return onTerminatedReported(e, s)
+    case 'replica.failed': return known(s, e.data.replicaId, (r) => isLive(r) ? undefined : `replica ${r.id} is already ${r.status}`)
+    case 'user.replica_create_requested': return onCreateRequested(e, s, env, fx)
+    case 'user.replica_promote_requested': return onPromoteRequested(e, s, env, fx)
+    case 'user.replica_delete_requested': return onDeleteRequested(e, s, env, fx)
+    default: return assertNever(e)
+  }
+}
+
+// ---- configuration ----
+
+const onConfigChanged: Rule<'agent.config_changed'> = (e, s, env, fx) => {
+  const d = e.data
+  // Enabling one mode turns the other off in the same decision (the schema refuses both on).
+  const next = {
+    autoSwitchEnabled: d.manualReplicaEnabled === true ? false : d.autoSwitchEnabled ?? s.autoSwitchEnabled,
+    manualReplicaEnabled: d.autoSwitchEnabled === true ? false : d.manualReplicaEnabled ?? s.manualReplicaEnabled,
+    autoTerminateEnabled: d.autoTerminateEnabled ?? s.autoTerminateEnabled,
+    terminateWaitMinutes: d.terminateWaitMinutes ?? s.terminateWaitMinutes,
+  }
+  fx.decision('decision.config_applied', next)
+  const live = currentReplica(s)
+  const manualOff = s.manualReplicaEnabled && !next.manualReplicaEnabled
+  const autoOn = !s.autoSwitchEnabled && next.autoSwitchEnabled
+  if (live?.replicaType === 'manual' && (manualOff || autoOn)) {
+    terminate(fx, live, autoOn ? 'auto-switch-enabled' : 'manual-replica-disabled')
+  }
+  // "Enable manual mode" also re-arms it: a save with manual on and no live replica launches one.
+  if (d.manualReplicaEnabled === true && !live) {
+    const r = requestReplica(s, env, fx, { replicaType: 'manual', reason: 'manual-replica-enabled', prefer: 'cheapest', createdBy: 'user' })
+    if ('error' in r) fx.decision('decision.replica_unavailable', { replicaType: 'manual', reason: r.error })
+  }
+  return undefined
+}
+
+// ---- interruption signals ----
+
+const isAutomatic = (s: AgentState) => s.autoSwitchEnabled && !s.manualReplicaEnabled
+/** Ready, else syncing: one live replica at most, so its status decides. */
+const canTakeOver = (r: ReplicaState): boolean => (r.status === 'ready' || r.status === 'syncing') && r.instanceId !== null
+
+/** A signal about an instance the agent has already left is late. */
+function signalForOldInstance(e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, s: AgentState): string | undefined {
+  if (s.instanceId === null || e.data.instanceId === s.instanceId) return undefined
+  return `${e.type} for instance ${e.data.instanceId}, but the agent now runs ${s.instanceId}`
+}
+
+const onRebalance: Rule<'spot.rebalance_recommendation'> = (e, s, env, fx) => {
+  const late = signalForOldInstance(e, s)
+  if (late) return late
+  const live = currentReplica(s)
+  if (!isAutomatic(s)) return record(fx, e, env, { responseAction: 'no-action', replicaId: live?.id ?? null })
+  if (env.rebalancePolicy === 'ignore') return record(fx, e, env, { responseAction: 'ignored', replicaId: live?.id ?? null })
+  if (env.rebalancePolicy === 'failover' && live && canTakeOver(live)) return failover(e, s, env, fx, live)
+  if (live) return record(fx, e, env, { responseAction: 'no-action', replicaId: live.id })
+  const r = requestReplica(s, env, fx, {
+    replicaType: 'automatic-rebalance', reason: 'rebalance-recommendation', prefer: 'safest', createdBy: 'system', signalPool: e.data.poolId,
+  })
+  return 'error' in r
+    ? record(fx, e, env, { responseAction: 'no-action', success: false, error: r.error })
+    : record(fx, e, env, { responseAction: 'replica-created', replicaId: r.replicaId })
+}
+
+const onTermination: Rule<'spot.termination_notice'> = (e, s, env, fx) => {
+  const late = signalForOldInstance(e, s)
+  if (late) return late
+  if (s.recentSignals.some((x) => x.signalType === 'termination-notice' && x.instanceId === e.data.instanceId)) {
+    return `termination notice for instance ${e.data.instanceId} was already handled`
+  }
+  // Never ignored, whatever the mode: fail over if anything can take over, else save what we can.
+  const live = currentReplica(s)
+  if (live && canTakeOver(live)) return failover(e, s, env, fx, live)
+  fx.decision('decision.emergency_snapshot_requested', { instanceId: e.data.instanceId, signalEventId: e.eventId })
+  fx.command('command.emergency_snapshot', { instanceId: e.data.instanceId })
+  return record(fx, e, env, {
+    responseAction: 'emergency-snapshot', replicaId: live?.id ?? null, success: false,
+    error: live ? `replica ${live.id} is still ${live.status}` : 'no replica to fail over to',
+  })
+}
+
+function failover(e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, s: AgentState, env: RuleEnv, fx: Effects, r: ReplicaState): undefined {
+  // Measured by the service from the agent's detection to this decision. The
+  // agent's promotion report would give an end-to-end time, but it arrives in
+  // a later batch and the row is written now.
+  const elapsed = Math.max(0, env.now.getTime() - Date.parse(e.occurredAt))
+  fx.decision('decision.failover_executed', {
+    ...promotion(s, r, e.data.instanceId, e.data.poolId), signalEventId: e.eventId,
+    signalType: signalTypeOf(e), responseTimeMs: elapsed, failoverTimeMs: elapsed,
+  })
+  fx.command('command.promote_replica', { replicaId: r.id })
+  return record(fx, e, env, { responseAction: 'failover', replicaId: r.id, failoverTimeMs: elapsed })
+}
+
+function promotion(s: AgentState, r: ReplicaState, oldInstance: string | null, oldPool: string | null) {
+  return {
+    replicaId: r.id, oldInstanceId: s.instanceId ?? oldInstance, newInstanceId: r.instanceId!,
+    oldPoolId: s.poolId ?? oldPool, newPoolId: r.poolId,
+    onDemandPrice: s.onDemandPrice, oldSpotPrice: s.spotPrice, newSpotPrice: r.hourlyCost,
+  }
+}
+
+const signalTypeOf = (e: AgentInput) => e.type === 'spot.termination_notice' ? 'termination-notice' as const : 'rebalance-recommendation' as const
+
+type Response = Pick<DecisionOf<'decision.signal_recorded'>['data'], 'responseAction'>
+  & Partial<Pick<DecisionOf<'decision.signal_recorded'>['data'], 'replicaId' | 'success' | 'error' | 'failoverTimeMs'>>
+
+/** The spot_interruption_events row for a signal, with the response taken. */
+function record(fx: Effects, e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, env: RuleEnv, r: Response): undefined {
+  fx.decision('decision.signal_recorded', {
+    signalType: signalTypeOf(e), instanceId: e.data.instanceId, poolId: e.data.poolId, detectedAt: iso(e.occurredAt),
+    terminationTime: e.type === 'spot.termination_notice' ? iso(e.data.terminationTime) : null,
+    responseTimeMs: Math.max(0, env.now.getTime() - Date.parse(e.occurredAt)),
+    replicaId: null, success: true, error: null, failoverTimeMs: null, ...r,
+  })
+  return undefined
+}
+
+// ---- replicas ----
+
+interface ReplicaRequest {
+  replicaType: ReplicaType
+  reason: string
+  prefer: PoolQuery['prefer']
+  createdBy: 'system' | 'user'
+  /** The pool an interruption signal names: excluded too, whatever the agent last reported. */
+  signalPool?: string
+  /** A pool the user chose. */
+  poolId?: string
+  /** The id the HTTP layer already handed out. */
+  replicaId?: string
+}
+
+function excludedPools(s: AgentState, env: RuleEnv, signalPool: string | null): string[] {
+  const since = env.now.getTime() - env.recentInterruptionMinutes * 60_000
+  const recent = s.recentSignals.filter((x) => Date.parse(x.at) >= since).map((x) => x.poolId)
+  return [...new Set([s.poolId, signalPool, ...recent].filter((p): p is string => p !== null))]
+}
+
+function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequest): { replicaId: string } | { error: string } {
+  const current = s.poolId ?? q.signalPool ?? null
+  if (current === null) return { error: 'the agent has not reported its instance yet' }
+  const exclude = excludedPools(s, env, q.signalPool ?? null)
+  let poolId = q.poolId ?? null
+  if (poolId === null) {
+    const instanceType = s.instanceType ?? parsePoolId(current)?.instanceType
+    const chosen = instanceType ? env.choosePool({ instanceType, exclude, prefer: q.prefer }) : null
+    // Guard against a ranking that ignored `exclude`: a replica in the failing pool protects nothing.
+    if (chosen === null || exclude.includes(chosen)) return { error: `no spot pool known besides ${exclude.join(', ')}` }
+    poolId = chosen
+  } else if (poolId === current) {
+    return { error: `pool ${poolId} is the agent's current pool` }
+  }
+  const replicaId = q.replicaId ?? env.newId()
+  fx.decision('decision.replica_requested', {
+    replicaId, poolId, replicaType: q.replicaType, reason: q.reason, parentInstanceId: s.instanceId, createdBy: q.createdBy,
+  })
+  fx.command('command.launch_replica', { replicaId, poolId, reason: q.reason })
+  return { replicaId }
+}
+
+function terminate(fx: Effects, r: ReplicaState, reason: string): void {
+  fx.decision('decision.replica_termination_requested', { replicaId: r.id, reason })
+  fx.command('command.terminate_replica', { replicaId: r.id })
+}
+
+function known(s: AgentState, id: string, check: (r: ReplicaState) => string | undefined): string | undefined {
+  const r = s.replicas[id]
+  return r ? check(r) : `unknown replica ${id}`
+}
+
+/** Progress and readiness need a live replica whose launch was reported. */
+function launchedLive(s: AgentState, id: string): string | undefined {
+  return known(s, id, (r) => !isLive(r) ? `replica ${id} is already ${r.status}`
+    : r.instanceId === null ? `replica ${id} has not been reported launched` : undefined)
+}
+
+function onLaunched(e: InputOf<'replica.launched'>, s: AgentState): string | undefined {
+  const r = s.replicas[e.data.replicaId]
+  if (r) {
+    if (!isLive(r)) return `replica ${r.id} is already ${r.status}`
+    return r.instanceId === null ? undefined : `replica ${r.id} was already reported launched`
+  }
+  // A replica the agent started on its own is adopted, unless it would be a second live one.
+  const live = currentReplica(s)
+  return live ? `replica ${live.id} is already live; at most one live replica per agent` : undefined
+}
+
+function onPromotedReported(e: InputOf<'replica.promoted'>, s: AgentState): string | undefined {
+  return known(s, e.data.replicaId, (r) => r.status === 'promoted' ? undefined
+    : `replica ${r.id} is ${r.status}; its promotion was not requested`)
+}
+
+/**
+ * A termination report for a replica the service already ended (it marks a
+ * replica terminated when it asks for that, so a new one can start at once)
+ * is the agent's confirmation: accepted, and it changes nothing.
+ */
+function onTerminatedReported(e: InputOf<'replica.terminated'>, s: AgentState): string | undefined {
+  return known(s, e.data.replicaId, (r) => r.status === 'promoted'
+    ? `replica ${r.id} was promoted and is the agent's instance now` : undefined)
+}
+
+const onCreateRequested: Rule<'user.replica_create_requested'> = (e, s, env, fx) => {
+  const id = e.data.replicaId
+  if (s.replicas[id]) return `replica ${id} already exists`
+  const live = currentReplica(s)
+  if (live) return `replica ${live.id} is already live; at most one live replica per agent`
+  const r = requestReplica(s, env, fx, {
+    replicaType: 'manual', reason: 'user-requested', prefer: 'cheapest', createdBy: 'user', replicaId: id,
+    ...(e.data.poolId === undefined ? {} : { poolId: e.data.poolId }),
+  })
+  return 'error' in r ? r.error : undefined
+}
+
+const onPromoteRequested: Rule<'user.replica_promote_requested'> = (e, s, _env, fx) => known(s, e.data.replicaId, (r) => {
+  if (!isLive(r)) return `replica ${r.id} is ${r.status}, not live`
+  if (!canTakeOver(r)) return `replica ${r.id} is still launching`
+  fx.decision('decision.replica_promoted', promotion(s, r, null, null))
+  fx.command('command.promote_replica', { replicaId: r.id })
+  return undefined
+})
+
+const onDeleteRequested: Rule<'user.replica_delete_requested'> = (e, s, _env, fx) => known(s, e.data.replicaId, (r) => {
+  if (!isLive(r)) return `replica ${r.id} is ${r.status}, not live`
+  terminate(fx, r, 'user-requested')
+  return undefined
+})

@@ -1,0 +1,44 @@
+/**
+ * HTTP commands into the agent rules: the request becomes an event (its id
+ * from a uuid Idempotency-Key, or fresh), goes through submitAgentEvent, and
+ * a rejection becomes a 409 with the rule's reason. A retried request with the
+ * same key is a duplicate: nothing is applied again and the first outcome is
+ * answered (its rejection, or the logged event so the route can name the
+ * replica it created).
+ */
+import { randomUUID } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { Kysely } from 'kysely'
+import { z } from 'zod'
+import type { AgentInput } from '../agent/agent.events.js'
+import { submitAgentEvent } from '../agent/agent.handler.js'
+import type { Database } from '../db/database.js'
+import { ConflictError, RuleRejectedError, parseInput } from '../errors.js'
+import type { EventHandler } from '../ingest/pipeline.js'
+
+export interface CommandDeps {
+  db: Kysely<Database>
+  handlers: readonly EventHandler[]
+}
+
+const IdempotencyHeaders = z.object({ 'idempotency-key': z.uuid('Idempotency-Key must be a uuid').optional() })
+
+export function eventIdOf(request: FastifyRequest): string {
+  return parseInput(IdempotencyHeaders, request.headers, 'headers')['idempotency-key'] ?? randomUUID()
+}
+
+/** Submits `event`; returns the event as logged (the first one, for a retried request). */
+export async function submitCommand<E extends AgentInput>(deps: CommandDeps, event: E): Promise<E> {
+  const r = await submitAgentEvent(deps.db, event, deps.handlers)
+  if (r.rejection !== null) throw new RuleRejectedError(r.rejection)
+  if (!r.duplicate) return event
+  const logged = await deps.db.selectFrom('event_log').select(['type', 'agent_id', 'payload'])
+    .where('event_id', '=', event.eventId).executeTakeFirstOrThrow()
+  if (logged.type !== event.type || logged.agent_id !== event.agentId) {
+    throw new ConflictError('Idempotency-Key was already used for another request')
+  }
+  const rejected = await deps.db.selectFrom('event_log').select('payload')
+    .where('cause_event_id', '=', event.eventId).where('type', '=', 'decision.rejected').executeTakeFirst()
+  if (rejected !== undefined) throw new RuleRejectedError((JSON.parse(rejected.payload) as { data: { reason: string } }).data.reason)
+  return JSON.parse(logged.payload) as E
+}

@@ -1,0 +1,32 @@
+/**
+ * The Fastify app on a fresh migrated database, not listening: drive it with
+ * app.inject. Comes with one client and its bearer token.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Test } from 'tap'
+import { app as appPlugin } from '../src/app.js'
+import { createClient } from '../src/clients/client.repository.js'
+import type { Database } from '../src/db/database.js'
+import type { EventHandler } from '../src/ingest/pipeline.js'
+import { ingestionHandlers } from '../src/ingest/handlers.js'
+import { Metrics } from '../src/metrics.js'
+import { freshDatabase } from './helper-db.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  db: Kysely<Database>
+  client: { id: string, token: string }
+  handlers: readonly EventHandler[]
+}
+
+export async function buildApp(t: Test, opts: { handlers?: readonly EventHandler[], consumerReady?: () => boolean } = {}): Promise<TestApp> {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const handlers = opts.handlers ?? ingestionHandlers()
+  const app = Fastify({ logger: false })
+  await app.register(appPlugin, { db, metrics: new Metrics(), consumerReady: opts.consumerReady ?? (() => true), handlers })
+  await app.ready()
+  t.teardown(() => app.close())
+  const client = await createClient(db, 'test client')
+  return { app, db, client, handlers }
+}
