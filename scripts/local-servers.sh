@@ -39,7 +39,7 @@ ensure_mariadb() {
     for _ in $(seq 1 60); do mariadb_up && break; sleep 0.5; done
     mariadb_up || { log "MariaDB did not answer on 127.0.0.1:3306"; exit 1; }
   fi
-  echo "DATABASE_URL=mysql://root@127.0.0.1:3306/test" >>"$envfile"
+  echo "DATABASE_URL=mysql://root@127.0.0.1:3306/spotfleet" >>"$envfile"  # tests make databases of their own
 }
 
 kcat_alive() { [ -f "$state/kcat.pid" ] && kill -0 "$(cat "$state/kcat.pid")" 2>/dev/null && [ -s "$state/kafka.addr" ]; }

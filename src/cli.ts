@@ -9,6 +9,7 @@ import { ConfigError, DbConfigSchema, loadConfig, parseEnv } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
 import { formatReport, verifySchema } from './db/verify.js'
+import { demo } from './demo.js'
 import { serve } from './server.js'
 
 const USAGE = `usage: spotfleet <command>
@@ -83,7 +84,12 @@ const serveCommand: Command = async () => {
   return 0
 }
 
-const commands: Record<string, Command> = { migrate, client, serve: serveCommand }
+const demoCommand: Command = async () => {
+  await demo(loadConfig())
+  return 0
+}
+
+const commands: Record<string, Command> = { migrate, client, serve: serveCommand, demo: demoCommand }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv

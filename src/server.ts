@@ -4,7 +4,7 @@
  * the current chunk, commit, leave the group, close the pool, exit 0).
  */
 import Fastify from 'fastify'
-import { Kafka, logLevel } from 'kafkajs'
+import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { app } from './app.js'
 import type { Config } from './config.js'
 import { createDb } from './db/connect.js'
@@ -40,7 +40,7 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
     },
   })
   const topics = [config.TOPIC_SPOT_INTERRUPTIONS, config.TOPIC_REPLICA_EVENTS, config.TOPIC_AGENT_EVENTS, config.TOPIC_PRICING_SNAPSHOTS]
-  const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 })
+  const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const relay = createOutboxRelay({ db, producer, commandsTopic: config.TOPIC_REPLICA_COMMANDS, log: kafka.logger(), metrics })
   const consumer = createIngestConsumer({
     kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
