@@ -1,0 +1,72 @@
+/**
+ * The command line as a user runs it: migrate (idempotent), status, verify
+ * (complete report, exit 0; exit 1 on an incomplete schema), client create
+ * (id and a token whose hash only is stored), and one clear line for bad
+ * configuration.
+ */
+import { createHash } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { main } from '../src/cli.js'
+import { freshDatabase, randomName } from './helper-db.js'
+
+async function run(t: Test, env: Record<string, string | undefined>, ...argv: string[]) {
+  const saved = { ...process.env }
+  Object.assign(process.env, env)
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]
+  const out = t.capture(console, 'log')
+  const err = t.capture(console, 'error')
+  try {
+    const code = await main(argv)
+    return { code, stdout: out().map((c) => c.args.join(' ')).join('\n'), stderr: err().map((c) => c.args.join(' ')).join('\n') }
+  } finally {
+    process.env = saved
+  }
+}
+
+t.test('migrate, status, verify, client create', async (t) => {
+  const { url, name, db } = await freshDatabase(t)
+  const env = { DATABASE_URL: `${url.replace(/\/[^/]*$/, '')}/${name}` }
+
+  const before = await run(t, env, 'migrate', 'verify')
+  t.equal(before.code, 1, 'verify fails on an empty database')
+  t.match(before.stdout, /schema incomplete/)
+
+  const first = await run(t, env, 'migrate')
+  t.equal(first.code, 0)
+  t.match(first.stdout, /applied 001_base, 006_replica_management, 007_schema_completion, 008_service_tables/)
+  const second = await run(t, env, 'migrate')
+  t.match(second.stdout, /schema is up to date/, 'a second migrate applies nothing')
+
+  const status = await run(t, env, 'migrate', 'status')
+  t.match(status.stdout, /008_service_tables\s+\d{4}-\d\d-\d\dT/)
+
+  const verify = await run(t, env, 'migrate', 'verify')
+  t.equal(verify.code, 0)
+  t.match(verify.stdout, /column\s+agents\.manual_replica_enabled\s+ok/)
+  t.match(verify.stdout, /procedure\s+compute_pool_reliability\s+ok/)
+  t.match(verify.stdout, /schema complete: all \d+ checks passed/)
+
+  const created = await run(t, env, 'client', 'create', '--name', 'Acme Ünïcode')
+  t.equal(created.code, 0)
+  const id = /client_id: (\S+)/.exec(created.stdout)?.[1]
+  const token = /token:\s+(\S+)/.exec(created.stdout)?.[1]
+  t.ok(id && token, 'prints the id and the token')
+  const row = await db.selectFrom('clients').selectAll().where('id', '=', id!).executeTakeFirstOrThrow()
+  t.equal(row.name, 'Acme Ünïcode')
+  t.equal(row.token_hash, createHash('sha256').update(token!).digest('hex'), 'only the hash is stored')
+  t.equal(row.client_token, null, 'no plaintext token')
+  t.notMatch(JSON.stringify(row), token!)
+})
+
+t.test('configuration errors are one line naming the variable', async (t) => {
+  const missing = await run(t, { DATABASE_URL: undefined }, 'migrate')
+  t.equal(missing.code, 1)
+  t.equal(missing.stderr, 'configuration: DATABASE_URL is not set')
+  const bad = await run(t, { DATABASE_URL: 'postgres://x/y' }, 'migrate', 'status')
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /^configuration: DATABASE_URL must look like mysql:\/\/user:pass@host:port\/database$/)
+  const usage = await run(t, {}, 'client', 'create')
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /usage: spotfleet client create --name NAME/)
+  t.equal((await run(t, { DATABASE_URL: `mysql://root@127.0.0.1:3306/${randomName('t')}` }, 'nope')).code, 2, 'unknown command')
+})
