@@ -30,6 +30,8 @@ export interface ApplyResult {
   /** Highest offset now covered by the checkpoint (null when the batch was empty). */
   lastOffset: string | null
   applied: SpotEvent[]
+  /** event_log rows the handlers decided (decisions and commands). */
+  decided: NewEventLog[]
   duplicates: number
   deadLettered: number
   /** At or below the stored checkpoint: applied before. */
@@ -107,13 +109,13 @@ export async function applyEvents(trx: Transaction<Database>, events: readonly S
 export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, handlers: readonly EventHandler[]): Promise<ApplyResult> {
   const { topic, partition, messages } = batch
   const last = messages.at(-1)
-  if (!last) return { lastOffset: null, applied: [], duplicates: 0, deadLettered: 0, skipped: 0 }
+  if (!last) return { lastOffset: null, applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped: 0 }
 
   return db.transaction().execute(async (trx) => {
     const checkpoint = await lockCheckpoint(trx, topic, partition)
     const fresh = messages.filter((m) => BigInt(m.offset) > checkpoint)
     const skipped = messages.length - fresh.length
-    if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], duplicates: 0, deadLettered: 0, skipped }
+    if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped }
 
     const dead: NewDeadLetterEvent[] = []
     const parsed: { event: SpotEvent, message: RawMessage }[] = []
@@ -144,7 +146,7 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
     const lastOffset = fresh.at(-1)!.offset
     await trx.updateTable('consumer_checkpoints').set({ offset_no: lastOffset })
       .where('topic', '=', topic).where('partition_no', '=', partition).execute()
-    return { lastOffset, applied: events, duplicates: parsed.length - newOnes.length, deadLettered: dead.length, skipped }
+    return { lastOffset, applied: events, decided: out.decisions, duplicates: parsed.length - newOnes.length, deadLettered: dead.length, skipped }
   })
 }
 

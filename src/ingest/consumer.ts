@@ -81,6 +81,14 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       for (const e of r.applied) metrics.eventsConsumed.inc({ type: e.type })
       if (r.duplicates) metrics.duplicates.inc({}, r.duplicates)
       if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
+      for (const d of r.decided) {
+        if (d.type === 'decision.failover_executed') metrics.failovers.inc()
+        if (d.type === 'decision.signal_recorded') {
+          const { data } = JSON.parse(d.payload) as { data: { responseAction: string, responseTimeMs: number } }
+          metrics.decisions.inc({ action: data.responseAction })
+          metrics.decisionSeconds.inc({}, data.responseTimeMs / 1000)
+        }
+      }
     }
     opts.onApplied?.(r, batch)
   }

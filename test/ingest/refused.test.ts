@@ -1,0 +1,64 @@
+/**
+ * A message the database refuses outright (no retry can store it) is isolated
+ * by halving its chunk and dead-lettered alone; the rest of the partition is
+ * applied and the consumer goes on. The consumer's metrics count what the
+ * rules decided.
+ */
+import t from 'tap'
+import { EVENT_TYPES } from '../../src/events/schemas.js'
+import { ingestionHandlers } from '../../src/ingest/handlers.js'
+import type { EventHandler } from '../../src/ingest/pipeline.js'
+import { createIngestConsumer } from '../../src/ingest/consumer.js'
+import { Metrics } from '../../src/metrics.js'
+import { registered, termination } from '../agent/fixtures/events.js'
+import { freshDatabase } from '../helper-db.js'
+import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
+import { caughtUp, consumerFor, dump, produce } from './fixtures/steps.js'
+import { mixedStream } from './fixtures/stream.js'
+
+t.test('a message the database refuses is dead-lettered alone; the rest is applied', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const topic = uniqueName('refused')
+  const stream = mixedStream(topic, 3, 30)
+  const poison = stream.unique[17]!
+  const refusing: EventHandler = {
+    name: 'refuses-one',
+    handles: new Set(EVENT_TYPES),
+    async apply(_trx, events) {
+      if (events.some((e) => e.eventId === poison.eventId)) {
+        throw Object.assign(new Error("Data too long for column 'x'"), { code: 'ER_DATA_TOO_LONG', errno: 1406 })
+      }
+    },
+  }
+  await produce(t, kafka, topic, stream)
+  const c = consumerFor(t, kafka, db, topic, uniqueName('g'), [refusing, ...ingestionHandlers()], 50)
+  await c.start()
+  await waitFor('caught up', () => caughtUp(db, kafka, topic))
+
+  const d = await dump(db)
+  t.equal(d.events.length, stream.unique.length - 1, 'every other valid event stored')
+  t.notOk(d.events.some((e) => e.event_id === poison.eventId), 'the refused one is not in the log')
+  const refused = d.dead.filter((r) => /^database refused: Data too long/.test(String((r as { reason: string }).reason)))
+  t.equal(refused.length, 1, 'the refused message is dead-lettered with the database reason')
+  t.equal(d.dead.length, stream.garbage + 1)
+})
+
+t.test('metrics count consumed events, decisions and failovers', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const topic = uniqueName('metrics')
+  const producer = await connectedProducer(t, kafka)
+  const events = [registered(), termination()]
+  await producer.send({ topic, messages: events.map((e) => ({ key: e.agentId, value: JSON.stringify(e) })) })
+  const metrics = new Metrics()
+  const c = createIngestConsumer({ kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: ingestionHandlers() })
+  t.teardown(() => c.stop())
+  await c.start()
+  await waitFor('applied', () => metrics.eventsConsumed.get({ type: 'spot.termination_notice' }) === 1)
+  t.equal(metrics.eventsConsumed.get({ type: 'agent.registered' }), 1)
+  t.equal(metrics.decisions.get({ action: 'emergency-snapshot' }), 1, 'a termination notice without a replica: emergency snapshot')
+  t.equal(metrics.failovers.get(), 0)
+  t.ok(metrics.decisionSeconds.get() > 0, 'decision latency summed')
+  t.match(metrics.text(), /spotfleet_decisions_total\{action="emergency-snapshot"\} 1/)
+})
