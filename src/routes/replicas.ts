@@ -5,7 +5,7 @@
  * with it before the agent reports anything.
  */
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import {
   ReplicaCreateRequestedSchema, ReplicaDeleteRequestedSchema, ReplicaPromoteRequestedSchema,
@@ -60,25 +60,18 @@ export async function replicaRoutes(fastify: FastifyInstance, deps: CommandDeps)
     return reply.code(201).send(replicaJson(await replicaOf(agentId, event.data.replicaId)))
   })
 
-  fastify.post('/api/agents/:agentId/replicas/:replicaId/promote', async (request) => {
-    const { agentId, replicaId } = parseInput(ReplicaParams, request.params, 'params')
-    const client = clientOf(request)
-    await ownedAgent(db, client.id, agentId)
-    await replicaOf(agentId, replicaId)
-    await submitCommand(deps, ReplicaPromoteRequestedSchema.parse({
-      ...envelope(client.id, agentId, eventIdOf(request)), type: 'user.replica_promote_requested', data: { replicaId },
-    }))
-    return replicaJson(await replicaOf(agentId, replicaId))
-  })
-
-  fastify.delete('/api/agents/:agentId/replicas/:replicaId', async (request) => {
-    const { agentId, replicaId } = parseInput(ReplicaParams, request.params, 'params')
-    const client = clientOf(request)
-    await ownedAgent(db, client.id, agentId)
-    await replicaOf(agentId, replicaId)
-    await submitCommand(deps, ReplicaDeleteRequestedSchema.parse({
-      ...envelope(client.id, agentId, eventIdOf(request)), type: 'user.replica_delete_requested', data: { replicaId },
-    }))
-    return replicaJson(await replicaOf(agentId, replicaId))
-  })
+  /** Promote and delete: a user request naming one of the agent's replicas, answered with the replica. */
+  const replicaRequest = (schema: typeof ReplicaPromoteRequestedSchema | typeof ReplicaDeleteRequestedSchema) =>
+    async (request: FastifyRequest) => {
+      const { agentId, replicaId } = parseInput(ReplicaParams, request.params, 'params')
+      const client = clientOf(request)
+      await ownedAgent(db, client.id, agentId)
+      await replicaOf(agentId, replicaId)
+      await submitCommand(deps, schema.parse({
+        ...envelope(client.id, agentId, eventIdOf(request)), type: schema.shape.type.value, data: { replicaId },
+      }))
+      return replicaJson(await replicaOf(agentId, replicaId))
+    }
+  fastify.post('/api/agents/:agentId/replicas/:replicaId/promote', replicaRequest(ReplicaPromoteRequestedSchema))
+  fastify.delete('/api/agents/:agentId/replicas/:replicaId', replicaRequest(ReplicaDeleteRequestedSchema))
 }
