@@ -15,7 +15,7 @@ import type { EventType, SpotEvent } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import { applyEvents } from '../ingest/apply-batch.js'
 import type { BatchContext, CommandEvent, EventHandler } from '../ingest/pipeline.js'
-import { toDbTime } from '../ingest/pipeline.js'
+import { lockForHandlers, toDbTime } from '../ingest/pipeline.js'
 import { AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES } from './agent.events.js'
 import {
   type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide, rejection,
@@ -42,6 +42,7 @@ export function agentHandler(opts: AgentHandlerOptions): EventHandler {
     name: 'agent-rules',
     handles: AGENT_HANDLED_TYPES,
     apply: (trx, events, ctx) => applyAgentEvents(trx, events as readonly SpotEvent[] as unknown as readonly AgentInput[], ctx, opts),
+    lock: async (trx, events) => { await lockBatchAgents(trx, groupByAgent(events as readonly SpotEvent[] as unknown as readonly AgentInput[])) },
   }
 }
 
@@ -74,8 +75,7 @@ function instanceTypes(states: readonly AgentState[], events: readonly AgentInpu
 
 export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], ctx: BatchContext, opts: AgentHandlerOptions): Promise<void> {
   if (events.length === 0) return
-  const byAgent = new Map<string, AgentInput[]>()
-  for (const e of events) byAgent.set(e.agentId, [...byAgent.get(e.agentId) ?? [], e])
+  const byAgent = groupByAgent(events)
   const { states, owner, choosePool } = await loadBatchState(trx, byAgent)
 
   const out = new Writes()
@@ -96,13 +96,30 @@ export async function applyAgentEvents(trx: Transaction<Database>, events: reado
   await out.flush(trx)
 }
 
-/** Locks the batch's agents and loads what the rules read: one statement per table. */
+function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> {
+  const byAgent = new Map<string, AgentInput[]>()
+  for (const e of events) byAgent.set(e.agentId, [...byAgent.get(e.agentId) ?? [], e])
+  return byAgent
+}
+
+/**
+ * Creates and locks the agents' rows. Also run (as the handler's lock hook)
+ * before the inputs are appended to event_log: the log order of an agent's
+ * inputs must be the order in which transactions held its lock, or a replay
+ * would fold two concurrent transactions' inputs in the wrong order.
+ */
+async function lockBatchAgents(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
+  const agentIds = [...byAgent.keys()]
+  // Rows are created and locked in id order, so two transactions never wait on each other in a cycle.
+  await ensureAgents(trx, [...agentIds].sort().map((id) => ({ id, clientId: byAgent.get(id)![0]!.clientId })))
+  return lockAgents(trx, agentIds)
+}
+
+/** Locks the batch's agents (again: a no-op when the lock hook ran) and loads what the rules read: one statement per table. */
 async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
   const agentIds = [...byAgent.keys()]
   const events = [...byAgent.values()].flat()
-  // Rows are created and locked in id order, so two transactions never wait on each other in a cycle.
-  await ensureAgents(trx, [...agentIds].sort().map((id) => ({ id, clientId: byAgent.get(id)![0]!.clientId })))
-  const rows = await lockAgents(trx, agentIds)
+  const rows = await lockBatchAgents(trx, byAgent)
   const named = [...new Set(events.map(replicaIdOf).filter((x): x is string => x !== null))]
   const replicaRows = await loadReplicas(trx, agentIds, named)
   const signals = await loadRecentSignals(trx, agentIds)
@@ -216,7 +233,9 @@ export interface SubmitResult {
  * would otherwise create the agent row).
  */
 export async function submitAgentEvent(db: Kysely<Database>, event: AgentInput, handlers: readonly EventHandler[]): Promise<SubmitResult> {
-  return db.transaction().execute(async (trx) => {
+  // READ COMMITTED, as in applyBatch: reads made after the agent lock must see what the lock's previous holder committed.
+  return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+    await lockForHandlers(trx, [asPipelineEvent(event)], handlers)
     if (!(await appendToLog(trx, event, 'http'))) return { duplicate: true, rejection: null, decisions: [], commands: [] }
     const out = await applyEvents(trx, [asPipelineEvent(event)], handlers)
     const emitted = out.decisions.filter((d) => d.cause_event_id === event.eventId).map((d) => JSON.parse(d.payload) as { type: string })

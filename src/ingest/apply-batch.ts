@@ -12,7 +12,7 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, NewDeadLetterEvent, NewEventLog, NewOutbox } from '../db/database.js'
 import { parseMessage } from '../events/parse.js'
 import type { SpotEvent } from '../events/schemas.js'
-import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, toDbTime } from './pipeline.js'
+import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, lockForHandlers, toDbTime } from './pipeline.js'
 
 export interface RawMessage {
   offset: string
@@ -111,7 +111,11 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
   const last = messages.at(-1)
   if (!last) return { lastOffset: null, applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped: 0 }
 
-  return db.transaction().execute(async (trx) => {
+  // READ COMMITTED: under REPEATABLE READ the plain SELECT on event_log below
+  // would fix the read view before the handlers lock their rows (the agents),
+  // and their plain reads (live replicas, recent signals) would then miss what
+  // the previous holder of the lock committed, and write a stale state back.
+  return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
     const checkpoint = await lockCheckpoint(trx, topic, partition)
     const fresh = messages.filter((m) => BigInt(m.offset) > checkpoint)
     const skipped = messages.length - fresh.length
@@ -132,6 +136,7 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
       seen.add(p.event.eventId)
       return true
     })
+    await lockForHandlers(trx, newOnes.map((p) => p.event), handlers)
     await insertChunked(newOnes, (c) => trx.insertInto('event_log')
       .values(c.map((p) => logRow(p.event, 'kafka', { topic, partition, offset: p.message.offset }))).execute())
 

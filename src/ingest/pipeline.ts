@@ -37,6 +37,20 @@ export interface EventHandler {
   readonly handles: ReadonlySet<EventType>
   /** Apply new (never before applied) events, in partition order, inside `trx`. */
   apply(trx: Transaction<Database>, events: readonly SpotEvent[], ctx: BatchContext): Promise<void>
+  /**
+   * Takes the handler's row locks before the events are appended to
+   * event_log, so that the log order of one aggregate's inputs is the order
+   * in which transactions held its lock (a replay folds in log order).
+   */
+  lock?(trx: Transaction<Database>, events: readonly SpotEvent[]): Promise<void>
+}
+
+/** Runs every handler's lock hook over the events it handles. */
+export async function lockForHandlers(trx: Transaction<Database>, events: readonly SpotEvent[], handlers: readonly EventHandler[]): Promise<void> {
+  for (const h of handlers) {
+    const mine = events.filter((e) => h.handles.has(e.type))
+    if (h.lock && mine.length > 0) await h.lock(trx, mine)
+  }
 }
 
 /** ISO 8601 instant -> MariaDB DATETIME(3) literal in UTC. */
