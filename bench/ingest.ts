@@ -13,6 +13,7 @@ import { createDb } from '../src/db/connect.js'
 import { ensureDatabase, migrateToLatest } from '../src/db/migrate.js'
 import { newEvent } from '../src/events/producer.js'
 import { partitionKeyOf, type SpotEvent } from '../src/events/schemas.js'
+import { applyBatch } from '../src/ingest/apply-batch.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { ingestionHandlers } from '../src/ingest/handlers.js'
 import { toDbTime } from '../src/ingest/pipeline.js'
@@ -57,6 +58,25 @@ async function floor(stream: SpotEvent[]): Promise<number> {
       topic: 'bench', partition_no: 0, offset_no: i,
     }))).execute()
   }
+  const s = (performance.now() - started) / 1000
+  await sql`DROP DATABASE ${sql.id(name)}`.execute(db)
+  await db.destroy()
+  return s
+}
+
+/** The database side alone: applyBatch over 500-message chunks, 4 partitions at once, no broker. */
+async function applyOnly(stream: SpotEvent[]): Promise<number> {
+  const name = `bench_apply_${process.pid}`
+  const db = await freshDb(name)
+  const partitions = [0, 1, 2, 3].map((p) => stream.filter((_, i) => i % 4 === p)
+    .map((e, offset) => ({ offset: String(offset), key: null, value: Buffer.from(JSON.stringify(e)) })))
+  const handlers = ingestionHandlers()
+  const started = performance.now()
+  await Promise.all(partitions.map(async (messages, partition) => {
+    for (let i = 0; i < messages.length; i += 500) {
+      await applyBatch(db, { topic: 'bench', partition, messages: messages.slice(i, i + 500) }, handlers)
+    }
+  }))
   const s = (performance.now() - started) / 1000
   await sql`DROP DATABASE ${sql.id(name)}`.execute(db)
   await db.destroy()
@@ -109,10 +129,12 @@ async function throughConsumer(stream: SpotEvent[]): Promise<{ seconds: number, 
 
 const stream = events(N)
 const floorSeconds = await floor(stream)
+const applySeconds = await applyOnly(stream)
 const c = await throughConsumer(stream)
 const rate = (s: number) => Math.round(N / s).toLocaleString('en-US')
 console.log(`events:                         ${N.toLocaleString('en-US')}`)
 console.log(`floor (mysql2 multi-row INSERT into event_log, 500/statement): ${floorSeconds.toFixed(2)} s  ${rate(floorSeconds)} events/s`)
+console.log(`applyBatch alone (parse + event_log + rules + projections + checkpoint, 4 partitions): ${applySeconds.toFixed(2)} s  ${rate(applySeconds)} events/s`)
 console.log(`consumer (fetch + parse + event_log + rules + projections + checkpoint + commit): ${c.seconds.toFixed(2)} s  ${rate(c.seconds)} events/s`)
 console.log(`  (produced concurrently, by the same process, in ${c.produceSeconds.toFixed(2)} s)`)
 console.log(`consumer / floor: ${(floorSeconds / c.seconds * 100).toFixed(0)} %`)
