@@ -1,7 +1,8 @@
 /**
- * Replica routes: list an agent's replicas or the client's live ones, and the
+ * Replica routes: list an agent's replicas or the client's live ones, the
  * user commands (create, promote, delete) that go through the agent rules as
- * user.replica_* events. The route generates the replica id, so it can answer
+ * user.replica_* events, and the sync status an agent may report over HTTP
+ * instead of Kafka (the same replica.sync_progress event, the same rules). The route generates the replica id, so it can answer
  * with it before the agent reports anything.
  */
 import { randomUUID } from 'node:crypto'
@@ -10,7 +11,7 @@ import { z } from 'zod'
 import {
   ReplicaCreateRequestedSchema, ReplicaDeleteRequestedSchema, ReplicaPromoteRequestedSchema,
 } from '../agent/agent.events.js'
-import { PoolIdSchema } from '../events/schemas.js'
+import { PoolIdSchema, ReplicaSyncProgressSchema } from '../events/schemas.js'
 import { NotFoundError, parseInput } from '../errors.js'
 import { clientOf, ownedAgent, sameClient } from '../plugins/auth.js'
 import { type CommandDeps, eventIdOf, submitCommand } from './commands.js'
@@ -20,6 +21,7 @@ const ClientParams = z.object({ clientId: z.uuid() })
 const AgentParams = z.object({ agentId: z.uuid() })
 const ReplicaParams = z.object({ agentId: z.uuid(), replicaId: z.uuid() })
 const CreateBody = z.object({ poolId: PoolIdSchema.optional() })
+const SyncBody = ReplicaSyncProgressSchema.shape.data.omit({ replicaId: true })
 
 export async function replicaRoutes(fastify: FastifyInstance, deps: CommandDeps): Promise<void> {
   const { db } = deps
@@ -72,6 +74,17 @@ export async function replicaRoutes(fastify: FastifyInstance, deps: CommandDeps)
       }))
       return replicaJson(await replicaOf(agentId, replicaId))
     }
+  fastify.post('/api/agents/:agentId/replicas/:replicaId/sync-status', async (request) => {
+    const { agentId, replicaId } = parseInput(ReplicaParams, request.params, 'params')
+    const body = parseInput(SyncBody, request.body ?? {}, 'body')
+    const client = clientOf(request)
+    await ownedAgent(db, client.id, agentId)
+    await replicaOf(agentId, replicaId)
+    await submitCommand(deps, ReplicaSyncProgressSchema.parse({
+      ...envelope(client.id, agentId, eventIdOf(request)), type: 'replica.sync_progress', data: { replicaId, ...body },
+    }))
+    return replicaJson(await replicaOf(agentId, replicaId))
+  })
   fastify.post('/api/agents/:agentId/replicas/:replicaId/promote', replicaRequest(ReplicaPromoteRequestedSchema))
   fastify.delete('/api/agents/:agentId/replicas/:replicaId', replicaRequest(ReplicaDeleteRequestedSchema))
 }

@@ -232,3 +232,29 @@ t.test('client API', async (t) => {
     t.same(keyed, { source: 'http', type: 'user.replica_create_requested' })
   })
 })
+
+t.test('sync status reported over HTTP goes through the same rules as over Kafka', async (t) => {
+  const { app, db, client, handlers } = await buildApp(t)
+  const agentId = randomUUID()
+  await seed(db, handlers, client.id, agentId)
+  const auth = { authorization: `Bearer ${client.token}` }
+  const created = await app.inject({ method: 'POST', url: `/api/agents/${agentId}/replicas`, headers: auth, payload: {} })
+  t.equal(created.statusCode, 201)
+  const replicaId: string = created.json().id
+  t.match(await submitAgentEvent(db, newEvent('replica.launched', { clientId: client.id, agentId, data: { replicaId, instanceId: 'i-replica-9', poolId: created.json().poolId, replicaType: 'manual', hourlyCost: '0.03' } }), handlers), { rejection: null })
+
+  const url = `/api/agents/${agentId}/replicas/${replicaId}/sync-status`
+  const bad = await app.inject({ method: 'POST', url, headers: auth, payload: { syncStatus: 'syncing', syncLatencyMs: 5, stateTransferProgress: 150 } })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json(), { error: 'validation', issues: [{ path: ['body', 'stateTransferProgress'] }] })
+
+  const r = await app.inject({ method: 'POST', url, headers: auth, payload: { syncStatus: 'syncing', syncLatencyMs: 120, stateTransferProgress: 40 } })
+  t.equal(r.statusCode, 200)
+  t.match(r.json(), { id: replicaId, status: 'syncing', syncStatus: 'syncing', syncLatencyMs: 120, stateTransferProgress: 40 })
+  const [logged] = await rows<{ n: number }>(db, `SELECT COUNT(*) AS n FROM event_log WHERE type = 'replica.sync_progress' AND source = 'http' AND agent_id = '${agentId}'`)
+  t.equal(Number(logged?.n), 1, 'logged as an http event')
+
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/agents/${agentId}/replicas/${replicaId}`, headers: auth })).statusCode, 200)
+  const late = await app.inject({ method: 'POST', url, headers: auth, payload: { syncStatus: 'synced', syncLatencyMs: 10, stateTransferProgress: 100 } })
+  t.equal(late.statusCode, 409, 'a report for a terminated replica is rejected by the rules')
+})
