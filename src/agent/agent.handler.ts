@@ -22,7 +22,7 @@ import {
 } from './agent.rules.js'
 import {
   type PoolCandidate, type ReplicaWrite, agentFromRow, appendToLog, ensureAgents, insertInterruptions, insertSwitches,
-  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
+  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, recordFailoverCompletions, replicaFromRow, saveAgents, saveReplicas,
 } from './agent.repository.js'
 
 export interface AgentHandlerOptions {
@@ -160,9 +160,11 @@ class Writes {
   private readonly replicas: ReplicaWrite[] = []
   private readonly interruptions: NewSpotInterruptionEvent[] = []
   private readonly switches: NewInstanceSwitch[] = []
+  private readonly completions: { replicaId: string, at: string }[] = []
 
   collect(s: AgentState, e: AgentInput, outcome: Outcome): void {
     if (outcome.rejection !== undefined) return
+    if (e.type === 'replica.promoted') this.completions.push({ replicaId: e.data.replicaId, at: e.occurredAt })
     if (e.type === 'agent.instance_switched') {
       const d = e.data
       this.switches.push({
@@ -182,7 +184,8 @@ class Writes {
         event_id: d.causeEventId, client_id: s.clientId, agent_id: s.agentId, instance_id: x.instanceId, pool_id: x.poolId,
         signal_type: x.signalType, detected_at: toDbTime(x.detectedAt),
         termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
-        replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: x.failoverTimeMs,
+        // NULL until the agent reports the replica promoted (recordFailoverCompletions).
+        replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
         success: x.success ? 1 : 0, error_message: x.error,
       })
     } else if (d.type === 'decision.failover_executed' || d.type === 'decision.replica_promoted') {
@@ -213,6 +216,7 @@ class Writes {
     await saveReplicas(trx, this.replicas)
     await insertInterruptions(trx, this.interruptions)
     await insertSwitches(trx, this.switches)
+    await recordFailoverCompletions(trx, this.completions)
   }
 }
 

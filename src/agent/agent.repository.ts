@@ -181,6 +181,19 @@ export async function insertSwitches(trx: Trx, rows: readonly NewInstanceSwitch[
   await trx.insertInto('instance_switches').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
 }
 
+/**
+ * A failover is complete when the agent reports the replica promoted: the
+ * interruption row's failover_time_ms is the signal's time to that report.
+ * Rare (one per failover), so a statement each.
+ */
+export async function recordFailoverCompletions(trx: Trx, completions: readonly { replicaId: string, at: string }[]): Promise<void> {
+  for (const c of completions) {
+    await trx.updateTable('spot_interruption_events')
+      .set({ failover_time_ms: sql`GREATEST(0, ROUND(TIMESTAMPDIFF(MICROSECOND, detected_at, ${toDbTime(c.at)}) / 1000))` })
+      .where('replica_id', '=', c.replicaId).where('response_action', '=', 'failover').execute()
+  }
+}
+
 /** Appends an event that did not come from Kafka (an HTTP request); false when its id is already logged. */
 export async function appendToLog(trx: Trx, e: { eventId: string, type: string, version: number, clientId: string, agentId: string, occurredAt: string }, source: 'http'): Promise<boolean> {
   // INSERT IGNORE, not ON DUPLICATE KEY UPDATE: mysql2 counts a found row as

@@ -125,7 +125,7 @@ t.test('agent rules on MariaDB', async (t) => {
     const [rep] = await rows<any>(db, `SELECT * FROM replica_instances WHERE id = '${replicaId}'`)
     t.match(rep, { status: 'promoted', promoted_at: '2026-11-24 18:00:30.000' })
     const [i1] = await rows<any>(db, `SELECT * FROM spot_interruption_events WHERE event_id = '${notice1.eventId}'`)
-    t.match(i1, { signal_type: 'termination-notice', response_action: 'failover', replica_id: replicaId, response_time_ms: 5000, failover_time_ms: 5000, success: 1 })
+    t.match(i1, { signal_type: 'termination-notice', response_action: 'failover', replica_id: replicaId, response_time_ms: 5000, failover_time_ms: null, success: 1 })
     const [i2] = await rows<any>(db, `SELECT * FROM spot_interruption_events WHERE event_id = '${notice2.eventId}'`)
     t.match(i2, { agent_id: A2, response_action: 'emergency-snapshot', replica_id: null, success: 0 })
     const switches = await rows<any>(db, `SELECT * FROM instance_switches`)
@@ -143,6 +143,13 @@ t.test('agent rules on MariaDB', async (t) => {
     t.match(dead, { event_id: late.eventId, reason: /agent now runs i-replica-1/ })
     const [rejected] = await rows<any>(db, `SELECT * FROM event_log WHERE type = 'decision.rejected'`)
     t.equal(rejected.cause_event_id, late.eventId)
+  })
+
+  await t.test("the agent's replica.promoted completes the failover: failover_time_ms is signal to confirmation", async (t) => {
+    const r = await apply('replica-events', [wire('replica.promoted', { replicaId, newInstanceId: 'i-replica-1' }, { at: at(0, 40) })])
+    t.equal(r.deadLettered, 0, 'a confirmation of a promotion the service made is accepted')
+    const [i1] = await rows<any>(db, `SELECT * FROM spot_interruption_events WHERE event_id = '${notice1.eventId}'`)
+    t.match(i1, { response_time_ms: 5000, failover_time_ms: 15000 })
   })
 
   await t.test("an event naming another agent's replica is rejected", async (t) => {
