@@ -4,12 +4,14 @@
  * a non-zero exit.
  */
 import { parseArgs } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
 import { createClient } from './clients/client.repository.js'
-import { ConfigError, DbConfigSchema, loadConfig, parseEnv } from './config.js'
+import { ConfigError, DbConfigSchema, loadConfig, parseEnv, topicsOf } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
 import { formatReport, verifySchema } from './db/verify.js'
 import { demo } from './demo.js'
+import { runFleet } from './fleet.js'
 import { serve } from './server.js'
 
 const USAGE = `usage: spotfleet <command>
@@ -18,6 +20,7 @@ const USAGE = `usage: spotfleet <command>
   migrate verify            check tables, columns, views, procedures, schema_migrations; exit 1 if incomplete
   client create --name N    create a client; prints its id and a new bearer token (only its hash is stored)
   serve                     consumer, outbox relay and HTTP API
+  fleet --client-id ID [--agents N]   simulated agents of a client, producing to KAFKA_BROKERS until SIGINT/SIGTERM
   demo                      migrate, then serve with the simulated fleet`
 
 type Command = (args: string[]) => Promise<number>
@@ -89,7 +92,22 @@ const demoCommand: Command = async () => {
   return 0
 }
 
-const commands: Record<string, Command> = { migrate, client, serve: serveCommand, demo: demoCommand }
+const fleetCommand: Command = async (args) => {
+  const { values } = parseArgs({ args, options: { 'client-id': { type: 'string' }, agents: { type: 'string', default: '4' } } })
+  const agents = Number(values.agents)
+  if (!values['client-id'] || !/^[0-9a-f-]{36}$/i.test(values['client-id']) || !Number.isInteger(agents) || agents < 1) {
+    console.error('usage: spotfleet fleet --client-id UUID [--agents N]')
+    return 2
+  }
+  const config = loadConfig()
+  const kafka = new Kafka({ clientId: 'spotfleet-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
+  const fleet = await runFleet({ kafka, topics: topicsOf(config), clientId: values['client-id'], agents, log: (m) => console.log(m) })
+  await new Promise<void>((resolve) => { for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve()) })
+  await fleet.stop()
+  return 0
+}
+
+const commands: Record<string, Command> = { migrate, client, serve: serveCommand, fleet: fleetCommand, demo: demoCommand }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv

@@ -3,6 +3,7 @@
  * A missing or bad value stops the process with one line naming it.
  */
 import { z } from 'zod'
+import type { Topics } from './events/schemas.js'
 
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
 
@@ -48,3 +49,9 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
 }
 
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => parseEnv(ConfigSchema, env)
+
+/** The configured topic names, in the shape the event producer takes. */
+export const topicsOf = (config: Config): Topics => ({
+  spotInterruptions: config.TOPIC_SPOT_INTERRUPTIONS, replicaEvents: config.TOPIC_REPLICA_EVENTS, agentEvents: config.TOPIC_AGENT_EVENTS,
+  pricingSnapshots: config.TOPIC_PRICING_SNAPSHOTS, replicaCommands: config.TOPIC_REPLICA_COMMANDS,
+})

@@ -4,7 +4,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs'
 import { createClient } from './clients/client.repository.js'
-import type { Config } from './config.js'
+import { type Config, topicsOf } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, migrateToLatest } from './db/migrate.js'
 import { runFleet } from './fleet.js'
@@ -25,11 +25,7 @@ export async function demo(config: Config): Promise<void> {
 
   const running = await serve(config, { signals: false })
   const kafka = new Kafka({ clientId: 'demo-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
-  const topics = {
-    spotInterruptions: config.TOPIC_SPOT_INTERRUPTIONS, replicaEvents: config.TOPIC_REPLICA_EVENTS, agentEvents: config.TOPIC_AGENT_EVENTS,
-    pricingSnapshots: config.TOPIC_PRICING_SNAPSHOTS, replicaCommands: config.TOPIC_REPLICA_COMMANDS,
-  }
-  const fleet = await runFleet({ kafka, topics, clientId: client.id, log: (m) => console.log(`fleet: ${m}`) })
+  const fleet = await runFleet({ kafka, topics: topicsOf(config), clientId: client.id, log: (m) => console.log(`fleet: ${m}`) })
   const base = `http://${config.HOST}:${running.port}`
   console.log(`
 demo running. client ${client.id}

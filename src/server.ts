@@ -6,7 +6,7 @@
 import Fastify from 'fastify'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { app } from './app.js'
-import type { Config } from './config.js'
+import { type Config, topicsOf } from './config.js'
 import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
 import { ingestionHandlers } from './ingest/handlers.js'
@@ -39,9 +39,10 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
       else if (level === logLevel.WARN) log.warn(extra, message)
     },
   })
-  const topics = [config.TOPIC_SPOT_INTERRUPTIONS, config.TOPIC_REPLICA_EVENTS, config.TOPIC_AGENT_EVENTS, config.TOPIC_PRICING_SNAPSHOTS]
+  const t = topicsOf(config)
+  const topics = [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
   const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
-  const relay = createOutboxRelay({ db, producer, commandsTopic: config.TOPIC_REPLICA_COMMANDS, log: kafka.logger(), metrics })
+  const relay = createOutboxRelay({ db, producer, commandsTopic: t.replicaCommands, log: kafka.logger(), metrics })
   const consumer = createIngestConsumer({
     kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
     onApplied: () => relay.wake(),

@@ -69,4 +69,7 @@ t.test('configuration errors are one line naming the variable', async (t) => {
   t.equal(usage.code, 2)
   t.match(usage.stderr, /usage: spotfleet client create --name NAME/)
   t.equal((await run(t, { DATABASE_URL: `mysql://root@127.0.0.1:3306/${randomName('t')}` }, 'nope')).code, 2, 'unknown command')
+  const fleet = await run(t, {}, 'fleet', '--client-id', 'not-a-uuid')
+  t.equal(fleet.code, 2)
+  t.match(fleet.stderr, /usage: spotfleet fleet --client-id UUID/)
 })
