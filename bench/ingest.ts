@@ -16,7 +16,7 @@ import { partitionKeyOf, type SpotEvent } from '../src/events/schemas.js'
 import { applyBatch } from '../src/ingest/apply-batch.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { ingestionHandlers } from '../src/ingest/handlers.js'
-import { toDbTime } from '../src/ingest/pipeline.js'
+import { toDbTime } from '../src/db/time.js'
 
 const N = Number(process.env.EVENTS ?? 100_000)
 const url = process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/test'

@@ -6,8 +6,8 @@
  */
 import { sql, type Transaction } from 'kysely'
 import type { AgentRow, Database, NewInstanceSwitch, NewReplicaInstance, NewSpotInterruptionEvent, ReplicaInstanceRow } from '../db/database.js'
+import { fromDbTime, isoFromDb, toDbTime } from '../db/time.js'
 import { normaliseMoney, parsePoolId } from '../events/schemas.js'
-import { fromDbTime, toDbTime } from '../ingest/pipeline.js'
 import {
   type AgentState, type RecentSignal, type ReplicaState, type SignalType, RECENT_SIGNALS_KEPT, initialAgentState, isLive,
 } from './agent.state.js'
@@ -19,7 +19,6 @@ const money = (v: string | null): string | null => {
   const r = normaliseMoney(v)
   return r.ok ? r.value : v
 }
-const time = (v: string | null): string | null => (v === null ? null : fromDbTime(v).toISOString())
 const dbTime = (v: string | null): string | null => (v === null ? null : toDbTime(v))
 
 /** Events may arrive before agent.registered: the row is created with the event's client. */
@@ -88,8 +87,8 @@ export function replicaFromRow(r: ReplicaInstanceRow): ReplicaState {
     id: r.id, replicaType: r.replica_type, poolId: r.pool_id, instanceId: r.instance_id, status: r.status,
     syncStatus: r.sync_status, syncLatencyMs: r.sync_latency_ms, stateTransferProgress: Number(r.state_transfer_progress),
     hourlyCost: money(r.hourly_cost), createdBy: r.created_by, parentInstanceId: r.parent_instance_id,
-    errorMessage: r.error_message, terminationReason: r.termination_reason, createdAt: time(r.created_at)!,
-    readyAt: time(r.ready_at), promotedAt: time(r.promoted_at), terminatedAt: time(r.terminated_at),
+    errorMessage: r.error_message, terminationReason: r.termination_reason, createdAt: isoFromDb(r.created_at)!,
+    readyAt: isoFromDb(r.ready_at), promotedAt: isoFromDb(r.promoted_at), terminatedAt: isoFromDb(r.terminated_at),
   }
 }
 
@@ -100,14 +99,14 @@ export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], rec
     // Only registration sets logical_agent_id; a row made for an early event has none.
     registered: a.logical_agent_id !== null, logicalAgentId: a.logical_agent_id, hostname: a.hostname,
     instanceId: a.instance_id, instanceType: a.instance_type, region: a.region, az: a.az, poolId: a.current_pool_id,
-    mode: a.current_mode, status: a.status, lastHeartbeatAt: time(a.last_heartbeat_at),
+    mode: a.current_mode, status: a.status, lastHeartbeatAt: isoFromDb(a.last_heartbeat_at),
     spotPrice: money(a.spot_price), onDemandPrice: money(a.ondemand_price),
     autoSwitchEnabled: a.auto_switch_enabled === 1, manualReplicaEnabled: a.manual_replica_enabled === 1,
     autoTerminateEnabled: a.auto_terminate_enabled === 1, terminateWaitMinutes: a.terminate_wait_minutes,
     // The unique index allows one live replica; that row is the truth, whatever the pointer column says.
     currentReplicaId: live?.id ?? null,
     replicas: Object.fromEntries(replicas.map((r) => [r.id, r])),
-    lastInterruptionSignal: time(a.last_interruption_signal), lastFailoverAt: time(a.last_failover_at),
+    lastInterruptionSignal: isoFromDb(a.last_interruption_signal), lastFailoverAt: isoFromDb(a.last_failover_at),
     interruptionHandledCount: a.interruption_handled_count, recentSignals: [...recentSignals],
   }
 }

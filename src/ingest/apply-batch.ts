@@ -12,7 +12,8 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, NewDeadLetterEvent, NewEventLog, NewOutbox } from '../db/database.js'
 import { parseMessage } from '../events/parse.js'
 import type { SpotEvent } from '../events/schemas.js'
-import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, lockForHandlers, toDbTime } from './pipeline.js'
+import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, lockForHandlers } from './pipeline.js'
+import { toDbTime } from '../db/time.js'
 
 export interface RawMessage {
   offset: string

@@ -52,14 +52,3 @@ export async function lockForHandlers(trx: Transaction<Database>, events: readon
     if (h.lock && mine.length > 0) await h.lock(trx, mine)
   }
 }
-
-/** ISO 8601 instant -> MariaDB DATETIME(3) literal in UTC. */
-export function toDbTime(iso: string | Date): string {
-  const d = typeof iso === 'string' ? new Date(iso) : iso
-  return d.toISOString().slice(0, 23).replace('T', ' ')
-}
-
-/** MariaDB DATETIME string (UTC) -> Date. */
-export function fromDbTime(s: string): Date {
-  return new Date(s.replace(' ', 'T') + 'Z')
-}

@@ -5,9 +5,8 @@
  */
 import type { Selectable } from 'kysely'
 import type { ActiveReplicasView, AgentRow, ReplicaInstanceRow } from '../db/database.js'
+import { isoFromDb } from '../db/time.js'
 
-/** 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC) to ISO 8601. */
-export const isoTime = (t: string | null): string | null => (t === null ? null : new Date(`${t.replace(' ', 'T')}Z`).toISOString())
 const num = (d: string | null): number | null => (d === null ? null : Number(d))
 
 export function agentJson(a: AgentRow) {
@@ -16,9 +15,9 @@ export function agentJson(a: AgentRow) {
     instanceType: a.instance_type, region: a.region, az: a.az, currentPoolId: a.current_pool_id, currentMode: a.current_mode,
     hostname: a.hostname, status: a.status, spotPrice: num(a.spot_price), onDemandPrice: num(a.ondemand_price),
     ...configJson(a),
-    currentReplicaId: a.current_replica_id, lastInterruptionSignal: isoTime(a.last_interruption_signal),
-    lastFailoverAt: isoTime(a.last_failover_at), interruptionHandledCount: a.interruption_handled_count,
-    lastHeartbeatAt: isoTime(a.last_heartbeat_at), createdAt: isoTime(a.created_at),
+    currentReplicaId: a.current_replica_id, lastInterruptionSignal: isoFromDb(a.last_interruption_signal),
+    lastFailoverAt: isoFromDb(a.last_failover_at), interruptionHandledCount: a.interruption_handled_count,
+    lastHeartbeatAt: isoFromDb(a.last_heartbeat_at), createdAt: isoFromDb(a.created_at),
   }
 }
 
@@ -35,8 +34,8 @@ export function replicaJson(r: ReplicaInstanceRow) {
     instanceType: r.instance_type, region: r.region, az: r.az, status: r.status, syncStatus: r.sync_status,
     syncLatencyMs: r.sync_latency_ms, stateTransferProgress: num(r.state_transfer_progress), hourlyCost: num(r.hourly_cost),
     totalCost: num(r.total_cost), createdBy: r.created_by, parentInstanceId: r.parent_instance_id, errorMessage: r.error_message,
-    terminationReason: r.termination_reason, createdAt: isoTime(r.created_at), readyAt: isoTime(r.ready_at),
-    promotedAt: isoTime(r.promoted_at), terminatedAt: isoTime(r.terminated_at),
+    terminationReason: r.termination_reason, createdAt: isoFromDb(r.created_at), readyAt: isoFromDb(r.ready_at),
+    promotedAt: isoFromDb(r.promoted_at), terminatedAt: isoFromDb(r.terminated_at),
   }
 }
 
@@ -45,6 +44,6 @@ export function activeReplicaJson(r: Selectable<ActiveReplicasView>) {
     id: r.replica_id, agentId: r.agent_id, primaryInstanceId: r.primary_instance_id, instanceId: r.replica_instance_id,
     replicaType: r.replica_type, poolId: r.pool_id, status: r.status, syncStatus: r.sync_status,
     syncLatencyMs: r.sync_latency_ms, stateTransferProgress: num(r.state_transfer_progress), hourlyCost: num(r.hourly_cost),
-    createdAt: isoTime(r.created_at), readyAt: isoTime(r.ready_at),
+    createdAt: isoFromDb(r.created_at), readyAt: isoFromDb(r.ready_at),
   }
 }
