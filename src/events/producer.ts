@@ -2,39 +2,39 @@
 // every event is validated against the contract before anything is sent, goes
 // to its type's topic, and is keyed so that one agent's (or one pool's) events
 // stay in order on one partition.
-import { randomUUID } from 'node:crypto';
-import { Partitioners, type Kafka, type Message, type RecordMetadata } from 'kafkajs';
-import { renderIssues } from './parse.js';
+import { randomUUID } from 'node:crypto'
+import { Partitioners, type Kafka, type Message, type RecordMetadata } from 'kafkajs'
+import { renderIssues } from './parse.js'
 import {
   DEFAULT_TOPICS, EventSchema, TOPIC_OF, partitionKeyOf,
   type DataInputOf, type EventOf, type EventType, type SpotEvent, type SpotEventInput, type Topics,
-} from './schemas.js';
+} from './schemas.js'
 
-export const EVENT_TYPE_HEADER = 'event-type';
+export const EVENT_TYPE_HEADER = 'event-type'
 
 export class InvalidEventError extends Error {
-  readonly code = 'INVALID_EVENT';
+  readonly code = 'INVALID_EVENT'
   constructor(readonly index: number, readonly eventType: unknown, readonly issues: string) {
-    super(`invalid event [${index}] (${String(eventType)}): ${issues}`);
-    this.name = 'InvalidEventError';
+    super(`invalid event [${index}] (${String(eventType)}): ${issues}`)
+    this.name = 'InvalidEventError'
   }
 }
 
 export interface EventProducer {
-  connect(): Promise<void>;
+  connect(): Promise<void>
   /** Validates all events first (throws InvalidEventError, sending nothing), then sends them in one batch. */
-  send(events: readonly SpotEventInput[]): Promise<RecordMetadata[]>;
-  disconnect(): Promise<void>;
+  send(events: readonly SpotEventInput[]): Promise<RecordMetadata[]>
+  disconnect(): Promise<void>
 }
 
 export interface EventProducerOptions {
   /** kafkajs's idempotent producer; off by default because it is marked experimental there. */
-  idempotent?: boolean;
+  idempotent?: boolean
   /**
    * 1 by default: with more requests in flight a retried batch can land behind
    * a later one, which would break the per-agent order the consumer relies on.
    */
-  maxInFlightRequests?: number;
+  maxInFlightRequests?: number
 }
 
 export function createEventProducer(kafka: Kafka, topics: Topics = DEFAULT_TOPICS, options: EventProducerOptions = {}): EventProducer {
@@ -45,47 +45,47 @@ export function createEventProducer(kafka: Kafka, topics: Topics = DEFAULT_TOPIC
     // client's partitioner, so keys land where other clients put them) and
     // naming it silences the v1-migration warning.
     createPartitioner: Partitioners.DefaultPartitioner,
-  });
+  })
   return {
     connect: () => producer.connect(),
     disconnect: () => producer.disconnect(),
     async send(events) {
-      const valid = events.map(validate);
-      if (valid.length === 0) return [];
-      const byTopic = new Map<string, Message[]>();
+      const valid = events.map(validate)
+      if (valid.length === 0) return []
+      const byTopic = new Map<string, Message[]>()
       for (const event of valid) {
-        const topic = topics[TOPIC_OF[event.type]];
-        const messages = byTopic.get(topic) ?? [];
-        messages.push(toKafkaMessage(event));
-        byTopic.set(topic, messages);
+        const topic = topics[TOPIC_OF[event.type]]
+        const messages = byTopic.get(topic) ?? []
+        messages.push(toKafkaMessage(event))
+        byTopic.set(topic, messages)
       }
       return producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      })
     },
-  };
+  }
 }
 
 /** Key, JSON value and type header of one validated event. */
 export function toKafkaMessage(event: SpotEvent): Message {
-  return { key: partitionKeyOf(event), value: JSON.stringify(event), headers: { [EVENT_TYPE_HEADER]: event.type } };
+  return { key: partitionKeyOf(event), value: JSON.stringify(event), headers: { [EVENT_TYPE_HEADER]: event.type } }
 }
 
 function validate(event: SpotEventInput, index: number): SpotEvent {
-  const r = EventSchema.safeParse(event);
-  if (!r.success) throw new InvalidEventError(index, (event as { type?: unknown }).type, renderIssues(r.error.issues));
-  return r.data;
+  const r = EventSchema.safeParse(event)
+  if (!r.success) throw new InvalidEventError(index, (event as { type?: unknown }).type, renderIssues(r.error.issues))
+  return r.data
 }
 
 export interface NewEventFields<T extends EventType> {
-  clientId: string;
-  agentId: string;
-  data: DataInputOf<T>;
+  clientId: string
+  agentId: string
+  data: DataInputOf<T>
   /** Only for replays and tests; a fresh random UUID otherwise. */
-  eventId?: string;
+  eventId?: string
   /** Defaults to the clock's now. */
-  occurredAt?: string | Date;
+  occurredAt?: string | Date
 }
 
 /**
@@ -94,7 +94,7 @@ export interface NewEventFields<T extends EventType> {
  * number or a decimal string; the result carries the normalised string.
  */
 export function newEvent<T extends EventType>(type: T, fields: NewEventFields<T>, clock: () => Date = () => new Date()): EventOf<T> {
-  const occurredAt = fields.occurredAt ?? clock();
+  const occurredAt = fields.occurredAt ?? clock()
   const candidate = {
     eventId: fields.eventId ?? randomUUID(),
     type,
@@ -103,6 +103,6 @@ export function newEvent<T extends EventType>(type: T, fields: NewEventFields<T>
     clientId: fields.clientId,
     agentId: fields.agentId,
     data: fields.data,
-  };
-  return validate(candidate as SpotEventInput, 0) as EventOf<T>;
+  }
+  return validate(candidate as SpotEventInput, 0) as EventOf<T>
 }

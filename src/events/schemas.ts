@@ -17,19 +17,19 @@
 // - `version` is the literal 1 in the parsed type: older versions are upcast
 //   before validation (parse.ts) and newer ones are refused, so anything typed
 //   SpotEvent is the version-1 shape.
-import { z } from 'zod';
+import { z } from 'zod'
 import {
   AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, LabelSchema, ModeSchema,
   MoneySchema, NonNegativeSchema, PercentSchema, PoolIdSchema, RegionSchema, ReplicaIdSchema,
   ReplicaTypeSchema, SyncStatusSchema, TextSchema, azInRegion, parsePoolId,
-} from './fields.js';
+} from './fields.js'
 
 export {
   AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, ModeSchema, MoneySchema,
   PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SyncStatusSchema,
   azInRegion, normaliseMoney, parsePoolId,
-} from './fields.js';
-export type { MoneyResult, PoolIdParts } from './fields.js';
+} from './fields.js'
+export type { MoneyResult, PoolIdParts } from './fields.js'
 
 export const EnvelopeSchema = z.object({
   eventId: z.uuid(),
@@ -39,57 +39,57 @@ export const EnvelopeSchema = z.object({
   clientId: z.uuid(),
   agentId: z.uuid(),
   data: z.looseObject({}),
-});
+})
 
 function defineEvent<const T extends string, D extends z.ZodObject>(type: T, data: D) {
-  return EnvelopeSchema.extend({ type: z.literal(type), version: z.literal(1), data });
+  return EnvelopeSchema.extend({ type: z.literal(type), version: z.literal(1), data })
 }
 
 // spot-interruptions
 export const SpotRebalanceRecommendationSchema = defineEvent('spot.rebalance_recommendation', z.object({
   instanceId: InstanceIdSchema, poolId: PoolIdSchema,
-}));
+}))
 export const SpotTerminationNoticeSchema = defineEvent('spot.termination_notice', z.object({
   instanceId: InstanceIdSchema, poolId: PoolIdSchema, terminationTime: IsoDateTimeSchema,
-}));
+}))
 
 // replica-events
 export const ReplicaLaunchedSchema = defineEvent('replica.launched', z.object({
   replicaId: ReplicaIdSchema, instanceId: InstanceIdSchema, poolId: PoolIdSchema,
   replicaType: ReplicaTypeSchema, hourlyCost: MoneySchema,
-}));
+}))
 export const ReplicaSyncProgressSchema = defineEvent('replica.sync_progress', z.object({
   replicaId: ReplicaIdSchema, syncStatus: SyncStatusSchema,
   syncLatencyMs: z.int().min(0), stateTransferProgress: PercentSchema,
-}));
-export const ReplicaReadySchema = defineEvent('replica.ready', z.object({ replicaId: ReplicaIdSchema }));
+}))
+export const ReplicaReadySchema = defineEvent('replica.ready', z.object({ replicaId: ReplicaIdSchema }))
 export const ReplicaPromotedSchema = defineEvent('replica.promoted', z.object({
   replicaId: ReplicaIdSchema, newInstanceId: InstanceIdSchema,
-}));
+}))
 export const ReplicaTerminatedSchema = defineEvent('replica.terminated', z.object({
   replicaId: ReplicaIdSchema, reason: TextSchema,
-}));
+}))
 export const ReplicaFailedSchema = defineEvent('replica.failed', z.object({
   replicaId: ReplicaIdSchema, error: TextSchema,
-}));
+}))
 
 // agent-events
 export const AgentRegisteredSchema = defineEvent('agent.registered', z.object({
   logicalAgentId: LabelSchema, instanceId: InstanceIdSchema, instanceType: InstanceTypeSchema,
   region: RegionSchema, az: AzSchema, mode: ModeSchema, hostname: z.string().min(1).max(255),
   spotPrice: MoneySchema, onDemandPrice: MoneySchema,
-}).refine((d) => azInRegion(d.az, d.region), { message: 'az must be in region', path: ['az'] }));
+}).refine((d) => azInRegion(d.az, d.region), { message: 'az must be in region', path: ['az'] }))
 export const AgentHeartbeatSchema = defineEvent('agent.heartbeat', z.object({
   status: LabelSchema, instanceId: InstanceIdSchema, mode: ModeSchema, poolId: PoolIdSchema,
   spotPrice: MoneySchema, onDemandPrice: MoneySchema,
-}));
+}))
 export const AgentInstanceSwitchedSchema = defineEvent('agent.instance_switched', z.object({
   oldInstanceId: InstanceIdSchema, newInstanceId: InstanceIdSchema,
   oldPoolId: PoolIdSchema, newPoolId: PoolIdSchema,
   onDemandPrice: MoneySchema, oldSpotPrice: MoneySchema, newSpotPrice: MoneySchema,
   trigger: LabelSchema,
-}));
-const CONFIG_KEYS = ['autoSwitchEnabled', 'manualReplicaEnabled', 'autoTerminateEnabled', 'terminateWaitMinutes'] as const;
+}))
+const CONFIG_KEYS = ['autoSwitchEnabled', 'manualReplicaEnabled', 'autoTerminateEnabled', 'terminateWaitMinutes'] as const
 export const AgentConfigChangedSchema = defineEvent('agent.config_changed', z.object({
   autoSwitchEnabled: z.boolean().optional(),
   manualReplicaEnabled: z.boolean().optional(),
@@ -102,7 +102,7 @@ export const AgentConfigChangedSchema = defineEvent('agent.config_changed', z.ob
   // on is contradictory, not something the rules can pick a winner for.
   .refine((d) => !(d.autoSwitchEnabled === true && d.manualReplicaEnabled === true), {
     message: 'autoSwitchEnabled and manualReplicaEnabled cannot both be true', path: ['manualReplicaEnabled'],
-  }));
+  }))
 export const InstanceMetricsSchema = defineEvent('instance.metrics', z.object({
   instanceId: InstanceIdSchema,
   cpu: PercentSchema, // utilisation, percent
@@ -110,7 +110,7 @@ export const InstanceMetricsSchema = defineEvent('instance.metrics', z.object({
   networkIn: NonNegativeSchema.optional(), // bytes since the previous sample
   networkOut: NonNegativeSchema.optional(),
   diskIo: NonNegativeSchema.optional(), // operations since the previous sample
-}));
+}))
 
 // pricing-snapshots
 export const PricingSnapshotSchema = defineEvent('pricing.snapshot', z.object({
@@ -120,17 +120,17 @@ export const PricingSnapshotSchema = defineEvent('pricing.snapshot', z.object({
   // The pool id is the aggregation key; parts that disagree with it would put
   // the price into one pool's chart and another pool's ranking.
   .refine((d) => {
-    const p = parsePoolId(d.poolId);
-    return p !== null && p.instanceType === d.instanceType && p.az === d.az && azInRegion(d.az, d.region);
-  }, { message: 'poolId must equal `${instanceType}.${az}` with az in region', path: ['poolId'] }));
+    const p = parsePoolId(d.poolId)
+    return p !== null && p.instanceType === d.instanceType && p.az === d.az && azInRegion(d.az, d.region)
+  }, { message: 'poolId must equal `${instanceType}.${az}` with az in region', path: ['poolId'] }))
 
 // replica-commands (produced by this service for the agents)
 export const LaunchReplicaCommandSchema = defineEvent('command.launch_replica', z.object({
   replicaId: ReplicaIdSchema, poolId: PoolIdSchema, reason: LabelSchema,
-}));
-export const PromoteReplicaCommandSchema = defineEvent('command.promote_replica', z.object({ replicaId: ReplicaIdSchema }));
-export const TerminateReplicaCommandSchema = defineEvent('command.terminate_replica', z.object({ replicaId: ReplicaIdSchema }));
-export const EmergencySnapshotCommandSchema = defineEvent('command.emergency_snapshot', z.object({ instanceId: InstanceIdSchema }));
+}))
+export const PromoteReplicaCommandSchema = defineEvent('command.promote_replica', z.object({ replicaId: ReplicaIdSchema }))
+export const TerminateReplicaCommandSchema = defineEvent('command.terminate_replica', z.object({ replicaId: ReplicaIdSchema }))
+export const EmergencySnapshotCommandSchema = defineEvent('command.emergency_snapshot', z.object({ instanceId: InstanceIdSchema }))
 
 export const EventSchema = z.discriminatedUnion('type', [
   SpotRebalanceRecommendationSchema, SpotTerminationNoticeSchema,
@@ -141,30 +141,30 @@ export const EventSchema = z.discriminatedUnion('type', [
   PricingSnapshotSchema,
   LaunchReplicaCommandSchema, PromoteReplicaCommandSchema, TerminateReplicaCommandSchema,
   EmergencySnapshotCommandSchema,
-]);
+])
 
 /** A parsed, version-1 event (money normalised to decimal strings). */
-export type SpotEvent = z.infer<typeof EventSchema>;
+export type SpotEvent = z.infer<typeof EventSchema>
 /** What a producer may hand in before parsing (money as number or string). */
-export type SpotEventInput = z.input<typeof EventSchema>;
-export type EventType = SpotEvent['type'];
-export type EventOf<T extends EventType> = Extract<SpotEvent, { type: T }>;
-export type DataOf<T extends EventType> = EventOf<T>['data'];
-export type EventInputOf<T extends EventType> = Extract<SpotEventInput, { type: T }>;
-export type DataInputOf<T extends EventType> = EventInputOf<T>['data'];
+export type SpotEventInput = z.input<typeof EventSchema>
+export type EventType = SpotEvent['type']
+export type EventOf<T extends EventType> = Extract<SpotEvent, { type: T }>
+export type DataOf<T extends EventType> = EventOf<T>['data']
+export type EventInputOf<T extends EventType> = Extract<SpotEventInput, { type: T }>
+export type DataInputOf<T extends EventType> = EventInputOf<T>['data']
 
-export const EVENT_TYPES: readonly EventType[] = EventSchema.options.map((o) => o.shape.type.value);
+export const EVENT_TYPES: readonly EventType[] = EventSchema.options.map((o) => o.shape.type.value)
 
 export function isEventType(type: unknown): type is EventType {
-  return typeof type === 'string' && (EVENT_TYPES as readonly string[]).includes(type);
+  return typeof type === 'string' && (EVENT_TYPES as readonly string[]).includes(type)
 }
 
 export function isEventOf<T extends EventType>(event: SpotEvent, type: T): event is EventOf<T> {
-  return event.type === type;
+  return event.type === type
 }
 
-export type TopicKey = 'spotInterruptions' | 'replicaEvents' | 'agentEvents' | 'pricingSnapshots' | 'replicaCommands';
-export type Topics = Readonly<Record<TopicKey, string>>;
+export type TopicKey = 'spotInterruptions' | 'replicaEvents' | 'agentEvents' | 'pricingSnapshots' | 'replicaCommands'
+export type Topics = Readonly<Record<TopicKey, string>>
 
 export const DEFAULT_TOPICS: Topics = Object.freeze({
   spotInterruptions: 'spot-interruptions',
@@ -172,7 +172,7 @@ export const DEFAULT_TOPICS: Topics = Object.freeze({
   agentEvents: 'agent-events',
   pricingSnapshots: 'pricing-snapshots',
   replicaCommands: 'replica-commands',
-});
+})
 
 export const TOPIC_OF: Readonly<Record<EventType, TopicKey>> = Object.freeze({
   'spot.rebalance_recommendation': 'spotInterruptions',
@@ -193,11 +193,11 @@ export const TOPIC_OF: Readonly<Record<EventType, TopicKey>> = Object.freeze({
   'command.promote_replica': 'replicaCommands',
   'command.terminate_replica': 'replicaCommands',
   'command.emergency_snapshot': 'replicaCommands',
-});
+})
 
 /** Event types carried by one topic, for consumers that subscribe per topic. */
 export function eventTypesOn(topic: TopicKey): EventType[] {
-  return EVENT_TYPES.filter((t) => TOPIC_OF[t] === topic);
+  return EVENT_TYPES.filter((t) => TOPIC_OF[t] === topic)
 }
 
 /**
@@ -206,5 +206,5 @@ export function eventTypesOn(topic: TopicKey): EventType[] {
  * before promote); pricing is keyed by pool so a pool's prices stay ordered.
  */
 export function partitionKeyOf(event: SpotEvent): string {
-  return event.type === 'pricing.snapshot' ? event.data.poolId : event.agentId;
+  return event.type === 'pricing.snapshot' ? event.data.poolId : event.agentId
 }
