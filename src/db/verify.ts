@@ -36,6 +36,10 @@ export const PROCEDURES: Record<string, readonly string[]> = {
 
 export const MIGRATION_VERSIONS = ['001', '006', '007', '008'] as const
 
+/** Pool ids are `<instance_type>.<az>`, VARCHAR(128) everywhere (the original files used narrower ones). */
+export const POOL_ID_TYPE = 'varchar(128)'
+const isPoolIdColumn = (table: string, column: string) => /(^|_)pool_id$/.test(column) || (table === 'spot_pools' && column === 'id')
+
 const isView = (name: string) => (VIEWS as readonly string[]).includes(name)
 
 function missingColumns(expected: readonly string[], have: Set<string> | undefined): string[] {
@@ -46,8 +50,8 @@ async function readSchema(db: Kysely<any>) {
   const tables = await sql<{ name: string, type: string }>`
     SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES
     WHERE TABLE_SCHEMA = DATABASE()`.execute(db)
-  const columns = await sql<{ t: string, c: string }>`
-    SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS
+  const columns = await sql<{ t: string, c: string, type: string }>`
+    SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS type FROM information_schema.COLUMNS
     WHERE TABLE_SCHEMA = DATABASE()`.execute(db)
   const params = await sql<{ name: string, type: string | null }>`
     SELECT r.ROUTINE_NAME AS name, p.DATA_TYPE AS type
@@ -58,6 +62,7 @@ async function readSchema(db: Kysely<any>) {
     ORDER BY r.ROUTINE_NAME, p.ORDINAL_POSITION`.execute(db)
 
   const tableType = new Map(tables.rows.map((r) => [r.name, r.type]))
+  const poolIdColumns = columns.rows.filter((r) => tableType.get(r.t) === 'BASE TABLE' && isPoolIdColumn(r.t, r.c))
   const columnsOf = new Map<string, Set<string>>()
   for (const r of columns.rows) columnsOf.set(r.t, (columnsOf.get(r.t) ?? new Set()).add(r.c))
   const procedures = new Map<string, string[]>()
@@ -66,7 +71,7 @@ async function readSchema(db: Kysely<any>) {
     if (r.type !== null) list.push(r.type.toLowerCase())
     procedures.set(r.name, list)
   }
-  return { tableType, columnsOf, procedures }
+  return { tableType, columnsOf, procedures, poolIdColumns }
 }
 
 async function appliedVersions(db: Kysely<any>, hasTable: boolean): Promise<Set<string>> {
@@ -76,7 +81,7 @@ async function appliedVersions(db: Kysely<any>, hasTable: boolean): Promise<Set<
 }
 
 export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
-  const { tableType, columnsOf, procedures } = await readSchema(db)
+  const { tableType, columnsOf, procedures, poolIdColumns } = await readSchema(db)
   const checks: Check[] = []
 
   for (const [name, expected] of Object.entries(DATABASE_COLUMNS)) {
@@ -99,6 +104,11 @@ export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
   for (const column of SEED_AGENT_COLUMNS) {
     const ok = agentColumns?.has(column) ?? false
     checks.push({ kind: 'column', name: `agents.${column}`, ok, ...(ok ? {} : { detail: agentColumns ? 'missing' : 'table agents missing' }) })
+  }
+
+  for (const { t, c, type } of poolIdColumns) {
+    const ok = type.toLowerCase() === POOL_ID_TYPE
+    checks.push({ kind: 'column', name: `${t}.${c}`, ok, ...(ok ? {} : { detail: `${type}, expected ${POOL_ID_TYPE}` }) })
   }
 
   for (const [name, want] of Object.entries(PROCEDURES)) {

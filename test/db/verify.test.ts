@@ -18,7 +18,8 @@ t.test('a migrated database is complete', async (t) => {
   for (const [kind, name] of [['view', 'v_active_replicas'], ['view', 'v_pool_reliability_ranking'],
     ['procedure', 'compute_daily_savings'], ['procedure', 'compute_pool_reliability'],
     ['procedure', 'compute_pool_reliability_window'], ['column', 'agents.current_replica_id'],
-    ['table', 'replica_instances'], ['migration', '006']] as const) {
+    ['table', 'replica_instances'], ['migration', '006'], ['column', 'spot_pools.id'],
+    ['column', 'replica_instances.pool_id'], ['column', 'instance_switches.new_pool_id']] as const) {
     t.equal(find(result.checks, kind, name)?.ok, true, `${kind} ${name}`)
   }
   const report = formatReport(result)
@@ -56,6 +57,7 @@ t.test('the legacy base is reported incomplete, item by item', async (t) => {
   for (const v of ['006', '007', '008']) expectFail('migration', v, /not recorded/)
   t.equal(find(result.checks, 'migration', '001')?.ok, true, 'legacy 001 is recorded')
   t.equal(find(result.checks, 'table', 'spot_pools')?.ok, true, 'spot_pools has every column')
+  expectFail('column', 'spot_pools.id', /^varchar\(64\), expected varchar\(128\)$/)
 
   const report = formatReport(result)
   const failed = result.checks.filter((c) => !c.ok).length
