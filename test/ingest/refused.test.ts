@@ -1,8 +1,8 @@
 /**
  * A message the database refuses outright (no retry can store it) is isolated
  * by halving its chunk and dead-lettered alone; the rest of the partition is
- * applied and the consumer goes on. The consumer's metrics count what the
- * rules decided.
+ * applied and the consumer goes on. A deadlock is retried, not dead-lettered.
+ * The consumer's metrics count what the rules decided.
  */
 import t from 'tap'
 import { EVENT_TYPES } from '../../src/events/schemas.js'
@@ -42,6 +42,42 @@ t.test('a message the database refuses is dead-lettered alone; the rest is appli
   const refused = d.dead.filter((r) => /^database refused: Data too long/.test(String((r as { reason: string }).reason)))
   t.equal(refused.length, 1, 'the refused message is dead-lettered with the database reason')
   t.equal(d.dead.length, stream.garbage + 1)
+})
+
+t.test('deadlocks and lock wait timeouts are retried: nothing lost, nothing dead-lettered', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const topic = uniqueName('deadlock')
+  const stream = mixedStream(topic, 3, 20)
+  const victim = stream.unique[7]!
+  let failures = 0
+  const flaky: EventHandler = {
+    name: 'deadlocks-twice',
+    handles: new Set(EVENT_TYPES),
+    async apply(_trx, events) {
+      if (failures < 2 && events.some((e) => e.eventId === victim.eventId)) {
+        failures++
+        throw failures === 1
+          ? Object.assign(new Error('Deadlock found when trying to get lock'), { code: 'ER_LOCK_DEADLOCK', errno: 1213 })
+          : Object.assign(new Error('Lock wait timeout exceeded'), { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 })
+      }
+    },
+  }
+  await produce(t, kafka, topic, stream)
+  const metrics = new Metrics()
+  const c = createIngestConsumer({
+    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [flaky, ...ingestionHandlers()],
+    backoff: { initialMs: 20, maxMs: 100 },
+  })
+  t.teardown(() => c.stop())
+  await c.start()
+  await waitFor('caught up', () => caughtUp(db, kafka, topic))
+  t.equal(failures, 2)
+  t.equal(metrics.retries.get(), 2, 'both retried')
+  const d = await dump(db)
+  t.equal(d.events.length, stream.unique.length, 'every valid event stored')
+  t.ok(d.events.every((e) => Number(e.n) === 1), 'none twice')
+  t.equal(d.dead.length, stream.garbage, 'only the garbage is dead-lettered')
 })
 
 t.test('metrics count consumed events, decisions and failovers', async (t) => {
