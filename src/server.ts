@@ -43,30 +43,40 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
   const topics = [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
   const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const relay = createOutboxRelay({ db, producer, commandsTopic: t.replicaCommands, log: kafka.logger(), metrics })
+  // One set of handlers: the consumer and the HTTP commands go through the same rules.
+  const handlers = ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES })
   const consumer = createIngestConsumer({
-    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
+    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers,
     onApplied: () => relay.wake(),
   })
-
-  await fastify.register(app, { db, metrics, consumerReady: consumer.isReady, handlers: ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }) })
-  await producer.connect()
-  relay.start()
-  await consumer.start()
-  await fastify.listen({ port: config.PORT, host: config.HOST })
 
   let closing: Promise<void> | undefined
   let done!: () => void
   const closed = new Promise<void>((resolve) => { done = resolve })
+  // HTTP first (no new commands), then the consumer finishes its chunk and
+  // commits, then the relay publishes what is pending; every step is tried.
   const close = () => (closing ??= (async () => {
     log.info('shutting down: finishing the current batch')
-    await consumer.stop()
-    await relay.stop()
-    await producer.disconnect()
-    await fastify.close()
-    await db.destroy()
+    for (const [what, step] of [
+      ['http', () => fastify.close()], ['consumer', () => consumer.stop()], ['relay', () => relay.stop()],
+      ['producer', () => producer.disconnect()], ['database', () => db.destroy()],
+    ] as const) {
+      try { await step() } catch (err) { log.error({ err }, `closing the ${what} failed`) }
+    }
     log.info('stopped')
     done()
   })())
+
+  try {
+    await fastify.register(app, { db, metrics, consumerReady: consumer.isReady, handlers })
+    await producer.connect()
+    relay.start()
+    await consumer.start()
+    await fastify.listen({ port: config.PORT, host: config.HOST })
+  } catch (err) {
+    await close()
+    throw err
+  }
   if (opts.signals !== false) {
     for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => { void close() })
   }

@@ -1,6 +1,6 @@
 /**
  * The one place a Kysely instance is made. mysql2's callback pool (not the
- * promise wrapper) is what MysqlDialect wants. Sessions run in UTC and
+ * promise wrapper) is what MysqlDialect wants. Sessions run in strict mode, in UTC, and
  * DATETIMEs come back as strings, so no local time zone ever shifts them;
  * DECIMALs come back as strings too, converted at the edge on purpose.
  */
@@ -34,7 +34,11 @@ export function poolOptions(opts: DbOptions): PoolOptions {
 
 export function createDb(opts: DbOptions): Kysely<Database> {
   const pool = createPool(poolOptions(opts))
-  pool.on('connection', (conn) => { conn.query("SET time_zone = '+00:00'") })
+  // Strict mode: a value that does not fit is an error, never a silent truncation
+  // (the migrations' no-data-loss promise and the consumer's refusals rely on it).
+  pool.on('connection', (conn) => {
+    conn.query("SET time_zone = '+00:00', sql_mode = IF(@@sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'))")
+  })
   return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
 }
 

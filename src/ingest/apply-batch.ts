@@ -42,11 +42,15 @@ export interface ApplyResult {
 const CHUNK = 500
 
 async function lockCheckpoint(trx: Transaction<Database>, topic: string, partition: number): Promise<bigint> {
-  const row = await trx.selectFrom('consumer_checkpoints').select('offset_no')
+  const read = () => trx.selectFrom('consumer_checkpoints').select('offset_no')
     .where('topic', '=', topic).where('partition_no', '=', partition).forUpdate().executeTakeFirst()
+  const row = await read()
   if (row) return BigInt(row.offset_no)
-  await trx.insertInto('consumer_checkpoints').values({ topic, partition_no: partition, offset_no: -1 }).execute()
-  return -1n
+  // First batch of this partition. Under READ COMMITTED a missing row takes no
+  // gap lock, so two owners may both get here: IGNORE lets the second one wait
+  // on the first one's row and then read (and lock) it.
+  await trx.insertInto('consumer_checkpoints').orIgnore().values({ topic, partition_no: partition, offset_no: -1 }).execute()
+  return BigInt((await read())!.offset_no)
 }
 
 async function existingEventIds(trx: Transaction<Database>, ids: string[]): Promise<Set<string>> {
@@ -156,10 +160,19 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
   })
 }
 
+/** The first `max` bytes of `s`, cut on a character boundary. */
+function utf8Prefix(s: string, max: number): string {
+  const b = Buffer.from(s)
+  return b.length <= max ? s : b.subarray(0, max).toString('utf8').replace(/\uFFFD$/, '')
+}
+
+// message_key is VARBINARY(1024), reason TEXT (65,535 bytes), raw_value MEDIUMBLOB (16 MiB):
+// a dead letter must always fit, or the partition could never move past it.
 function deadLetter(topic: string, partition: number, m: RawMessage, reason: string): NewDeadLetterEvent {
   return {
-    topic, partition_no: partition, offset_no: m.offset, message_key: m.key, raw_value: m.value,
-    event_id: null, event_type: null, reason: reason.slice(0, 65000),
+    topic, partition_no: partition, offset_no: m.offset, message_key: m.key && m.key.subarray(0, 1024),
+    raw_value: m.value && m.value.length < 16 * 1024 * 1024 ? m.value : null,
+    event_id: null, event_type: null, reason: utf8Prefix(reason, 60_000),
   }
 }
 

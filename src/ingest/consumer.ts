@@ -2,8 +2,9 @@
  * The kafkajs wiring of ingestion: a consumer group on the configured topics,
  * eachBatch with auto-commit off. Each partition batch is applied in chunks;
  * after a chunk's transaction commits, its offset is resolved and committed.
- * Transient database failures pause the partition and retry with capped
- * backoff while heartbeating; nothing is committed past an unstored event.
+ * Failures pause the partition and retry with capped backoff while
+ * heartbeating; nothing is committed past an unstored event. Only a refusal
+ * of the data itself (retry.ts) is isolated to its message and dead-lettered.
  */
 import type { Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
@@ -11,7 +12,7 @@ import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from './apply-batch.js'
 import type { EventHandler } from './pipeline.js'
-import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isTransient, sleep } from './retry.js'
+import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
   kafka: Kafka
@@ -63,7 +64,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       const r = await applyBatch(db, batch, handlers)
       record(r, batch)
     } catch (err) {
-      if (isTransient(err)) throw err
+      if (!isRefusal(err)) throw err
       if (batch.messages.length === 1) {
         log.error('database refused a message; dead-lettering it', { topic: batch.topic, partition: batch.partition, offset: batch.messages[0]!.offset, error: String(err) })
         await deadLetterRefused(db, batch.topic, batch.partition, batch.messages[0]!, (err as Error).message)
@@ -100,11 +101,12 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         try {
           return await work()
         } catch (err) {
-          if (!isTransient(err)) throw err
           resume ??= p.pause()
           metrics?.retries.inc()
           const wait = backoffDelay(attempt, backoff)
-          log.warn('transient database failure; partition paused, retrying', { topic: p.batch.topic, partition: p.batch.partition, attempt, waitMs: Math.round(wait), error: String(err) })
+          const context = { topic: p.batch.topic, partition: p.batch.partition, attempt, waitMs: Math.round(wait), error: String(err) }
+          if (isTransient(err)) log.warn('transient database failure; partition paused, retrying', context)
+          else log.error('unexpected failure applying a batch; partition paused, retrying (nothing is skipped)', { ...context, stack: (err as Error)?.stack })
           const until = Date.now() + wait
           while (Date.now() < until) {
             if (!p.isRunning() || p.isStale()) throw new Stopped()

@@ -25,7 +25,8 @@ export interface OutboxRelayOptions {
   afterPublish?: (ids: number[]) => Promise<void> | void
 }
 
-export const RELAY_LOCK = 'spotfleet_outbox_relay'
+/** Named locks are server-wide: the name carries the database, so each database has its own relay. */
+const relayLock = sql`CONCAT('spotfleet_relay:', SHA1(DATABASE()))`
 
 /** Publishes one batch of pending outbox rows and dead letters; returns how many. */
 export async function relayOnce(o: OutboxRelayOptions): Promise<number> {
@@ -86,7 +87,7 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
 
   async function holdLockAndRelay(): Promise<void> {
     await o.db.connection().execute(async (conn) => {
-      const { rows } = await sql<{ got: number | null }>`SELECT GET_LOCK(${RELAY_LOCK}, 0) AS got`.execute(conn)
+      const { rows } = await sql<{ got: number | null }>`SELECT GET_LOCK(${relayLock}, 0) AS got`.execute(conn)
       if (Number(rows[0]?.got) !== 1) return
       try {
         while (running) {
@@ -94,7 +95,7 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
           if (n === 0) await idle(pollMs)
         }
       } finally {
-        await sql`SELECT RELEASE_LOCK(${RELAY_LOCK})`.execute(conn)
+        await sql`SELECT RELEASE_LOCK(${relayLock})`.execute(conn)
       }
     })
   }

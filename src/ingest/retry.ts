@@ -1,6 +1,9 @@
 /**
- * Which database failures a retry can fix, and the backoff between tries.
- * Everything else is a refusal of the data itself.
+ * How the consumer treats a failure: a refusal of the data itself (a value
+ * the database will never store) is isolated and dead-lettered; anything
+ * else, transient (connection lost, deadlock, lock wait) or not (a bug, a
+ * read-only server), is retried with backoff, so nothing is ever skipped
+ * because the code or the server misbehaved.
  */
 const TRANSIENT_CODES = new Set([
   'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
@@ -20,6 +23,14 @@ export function isTransient(err: unknown): boolean {
   if (e.code && TRANSIENT_CODES.has(e.code)) return true
   if (e.errno && TRANSIENT_ERRNOS.has(e.errno)) return true
   return /Pool is closed|Connection lost|closed state|Can't add new command when connection is in closed state/i.test(e.message)
+}
+
+/** Errors that say this row can never be stored: duplicate, NULL, out of range, truncated, bad value, too long, bad JSON. */
+const REFUSAL_ERRNOS = new Set([1048, 1062, 1153, 1264, 1265, 1292, 1366, 1406, 3140])
+
+export function isRefusal(err: unknown): boolean {
+  const errno = (err as { errno?: unknown } | null)?.errno
+  return err instanceof Error && typeof errno === 'number' && REFUSAL_ERRNOS.has(errno)
 }
 
 export interface Backoff {

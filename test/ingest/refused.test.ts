@@ -44,6 +44,42 @@ t.test('a message the database refuses is dead-lettered alone; the rest is appli
   t.equal(d.dead.length, stream.garbage + 1)
 })
 
+t.test('a bug in a handler is retried, never dead-lettered; a garbage message with a huge key still dead-letters', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  const kafka = kafkaFor()
+  const topic = uniqueName('bug')
+  const stream = mixedStream(topic, 2, 12)
+  stream.messages.push({ key: 'k'.repeat(5000), value: 'not json, and a key longer than the column' })
+  const victim = stream.unique[3]!
+  let thrown = 0
+  const buggy: EventHandler = {
+    name: 'buggy-once',
+    handles: new Set(EVENT_TYPES),
+    async apply(_trx, events) {
+      if (thrown === 0 && events.some((e) => e.eventId === victim.eventId)) {
+        thrown++
+        throw new TypeError("Cannot read properties of undefined (reading 'poolId')")
+      }
+    },
+  }
+  await produce(t, kafka, topic, stream)
+  const metrics = new Metrics()
+  const c = createIngestConsumer({
+    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [buggy, ...ingestionHandlers()], backoff: { initialMs: 20, maxMs: 100 },
+  })
+  t.teardown(() => c.stop())
+  await c.start()
+  await waitFor('caught up', () => caughtUp(db, kafka, topic))
+  t.equal(metrics.retries.get(), 1, 'the failing batch was retried')
+  const d = await dump(db)
+  t.ok(d.events.some((e) => e.event_id === victim.eventId), 'the event the bug tripped on is stored')
+  t.equal(d.events.length, stream.unique.length)
+  t.equal(d.dead.length, stream.garbage + 1, 'garbage, including the huge-key message, is dead-lettered')
+  const [huge] = await db.selectFrom('dead_letter_events').select(['message_key', 'reason']).where('reason', 'like', 'invalid JSON%')
+    .where(({ fn }) => fn('LENGTH', ['message_key']), '=', 1024).execute()
+  t.ok(huge, 'its key is kept, cut to the column')
+})
+
 t.test('deadlocks and lock wait timeouts are retried: nothing lost, nothing dead-lettered', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })
   const kafka = kafkaFor()
