@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { KafkaMessage } from 'kafkajs'
 import t, { type Test } from 'tap'
-import { relayOnce } from '../../src/ingest/outbox-relay.js'
+import { createOutboxRelay, relayOnce } from '../../src/ingest/outbox-relay.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
 
@@ -63,4 +63,19 @@ t.test('dead letters reach <topic>.dlq with their reason', async (t) => {
   t.equal(String(got[0]!.headers?.reason), 'invalid JSON: Unexpected token')
   t.equal(String(got[0]!.headers?.['original-offset']), '7')
   t.equal((await db.selectFrom('dead_letter_events').select('published_at').executeTakeFirstOrThrow()).published_at === null, false, 'marked published')
+})
+
+t.test('running relays of two databases on one server both publish (the lock is per database)', async (t) => {
+  const kafka = kafkaFor()
+  const producer = await connectedProducer(t, kafka)
+  const topic = uniqueName('commands')
+  for (const { db } of [await freshDatabase(t, { migrate: true }), await freshDatabase(t, { migrate: true })]) {
+    const commandId = randomUUID()
+    await db.insertInto('outbox').values({ command_id: commandId, type: 'command.terminate_replica', client_id: null, agent_id: randomUUID(), payload: JSON.stringify({ eventId: commandId }), cause_event_id: null }).execute()
+    const relay = createOutboxRelay({ db, producer, commandsTopic: topic, log: kafka.logger(), pollMs: 50 })
+    relay.start()
+    t.teardown(() => relay.stop())
+    await waitFor('this database\'s relay to publish', async () => (await db.selectFrom('outbox').select('sent_at').executeTakeFirstOrThrow()).sent_at !== null, 15_000)
+    t.pass('published and marked')
+  }
 })
