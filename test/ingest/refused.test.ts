@@ -4,7 +4,10 @@
  * applied and the consumer goes on. A deadlock is retried, not dead-lettered.
  * The consumer's metrics count what the rules decided.
  */
-import t from 'tap'
+import type { Kafka } from 'kafkajs'
+import type { Kysely } from 'kysely'
+import t, { type Test } from 'tap'
+import type { Database } from '../../src/db/database.js'
 import { EVENT_TYPES } from '../../src/events/schemas.js'
 import { ingestionHandlers } from '../../src/ingest/handlers.js'
 import type { EventHandler } from '../../src/ingest/pipeline.js'
@@ -13,8 +16,40 @@ import { Metrics } from '../../src/metrics.js'
 import { registered, termination } from '../agent/fixtures/events.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
-import { caughtUp, consumerFor, dump, produce } from './fixtures/steps.js'
+import { caughtUp, dump, produce } from './fixtures/steps.js'
 import { mixedStream } from './fixtures/stream.js'
+
+const dbError = (message: string, code: string, errno: number) => Object.assign(new Error(message), { code, errno })
+
+/**
+ * A handler that fails whenever a batch holds `eventId`: with `errors[0]`,
+ * then `errors[1]`, ...; after the last one it succeeds, unless `forever`.
+ */
+function failingOn(eventId: string, errors: readonly Error[], opts: { forever?: boolean } = {}) {
+  let thrown = 0
+  const handler: EventHandler = {
+    name: 'fails-on-one-event',
+    handles: new Set(EVENT_TYPES),
+    async apply(_trx, events) {
+      if (!events.some((e) => e.eventId === eventId)) return
+      if (thrown < errors.length) throw errors[thrown++]!
+      if (opts.forever) throw errors.at(-1)!
+    },
+  }
+  return { handler, thrown: () => thrown }
+}
+
+/** A consumer with metrics and a short backoff, on `topic`, stopped in teardown. */
+async function startConsumer(t: Test, kafka: Kafka, db: Kysely<Database>, topic: string, extra: EventHandler[] = [], chunkSize = 500): Promise<Metrics> {
+  const metrics = new Metrics()
+  const c = createIngestConsumer({
+    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [...extra, ...ingestionHandlers()],
+    chunkSize, backoff: { initialMs: 20, maxMs: 100 },
+  })
+  t.teardown(() => c.stop())
+  await c.start()
+  return metrics
+}
 
 t.test('a message the database refuses is dead-lettered alone; the rest is applied', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })
@@ -22,18 +57,9 @@ t.test('a message the database refuses is dead-lettered alone; the rest is appli
   const topic = uniqueName('refused')
   const stream = mixedStream(topic, 3, 30)
   const poison = stream.unique[17]!
-  const refusing: EventHandler = {
-    name: 'refuses-one',
-    handles: new Set(EVENT_TYPES),
-    async apply(_trx, events) {
-      if (events.some((e) => e.eventId === poison.eventId)) {
-        throw Object.assign(new Error("Data too long for column 'x'"), { code: 'ER_DATA_TOO_LONG', errno: 1406 })
-      }
-    },
-  }
+  const refusing = failingOn(poison.eventId, [dbError("Data too long for column 'x'", 'ER_DATA_TOO_LONG', 1406)], { forever: true })
   await produce(t, kafka, topic, stream)
-  const c = consumerFor(t, kafka, db, topic, uniqueName('g'), [refusing, ...ingestionHandlers()], 50)
-  await c.start()
+  await startConsumer(t, kafka, db, topic, [refusing.handler], 50)
   await waitFor('caught up', () => caughtUp(db, kafka, topic))
 
   const d = await dump(db)
@@ -51,24 +77,9 @@ t.test('a bug in a handler is retried, never dead-lettered; a garbage message wi
   const stream = mixedStream(topic, 2, 12)
   stream.messages.push({ key: 'k'.repeat(5000), value: 'not json, and a key longer than the column' })
   const victim = stream.unique[3]!
-  let thrown = 0
-  const buggy: EventHandler = {
-    name: 'buggy-once',
-    handles: new Set(EVENT_TYPES),
-    async apply(_trx, events) {
-      if (thrown === 0 && events.some((e) => e.eventId === victim.eventId)) {
-        thrown++
-        throw new TypeError("Cannot read properties of undefined (reading 'poolId')")
-      }
-    },
-  }
+  const buggy = failingOn(victim.eventId, [new TypeError("Cannot read properties of undefined (reading 'poolId')")])
   await produce(t, kafka, topic, stream)
-  const metrics = new Metrics()
-  const c = createIngestConsumer({
-    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [buggy, ...ingestionHandlers()], backoff: { initialMs: 20, maxMs: 100 },
-  })
-  t.teardown(() => c.stop())
-  await c.start()
+  const metrics = await startConsumer(t, kafka, db, topic, [buggy.handler])
   await waitFor('caught up', () => caughtUp(db, kafka, topic))
   t.equal(metrics.retries.get(), 1, 'the failing batch was retried')
   const d = await dump(db)
@@ -86,29 +97,14 @@ t.test('deadlocks and lock wait timeouts are retried: nothing lost, nothing dead
   const topic = uniqueName('deadlock')
   const stream = mixedStream(topic, 3, 20)
   const victim = stream.unique[7]!
-  let failures = 0
-  const flaky: EventHandler = {
-    name: 'deadlocks-twice',
-    handles: new Set(EVENT_TYPES),
-    async apply(_trx, events) {
-      if (failures < 2 && events.some((e) => e.eventId === victim.eventId)) {
-        failures++
-        throw failures === 1
-          ? Object.assign(new Error('Deadlock found when trying to get lock'), { code: 'ER_LOCK_DEADLOCK', errno: 1213 })
-          : Object.assign(new Error('Lock wait timeout exceeded'), { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 })
-      }
-    },
-  }
+  const flaky = failingOn(victim.eventId, [
+    dbError('Deadlock found when trying to get lock', 'ER_LOCK_DEADLOCK', 1213),
+    dbError('Lock wait timeout exceeded', 'ER_LOCK_WAIT_TIMEOUT', 1205),
+  ])
   await produce(t, kafka, topic, stream)
-  const metrics = new Metrics()
-  const c = createIngestConsumer({
-    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [flaky, ...ingestionHandlers()],
-    backoff: { initialMs: 20, maxMs: 100 },
-  })
-  t.teardown(() => c.stop())
-  await c.start()
+  const metrics = await startConsumer(t, kafka, db, topic, [flaky.handler])
   await waitFor('caught up', () => caughtUp(db, kafka, topic))
-  t.equal(failures, 2)
+  t.equal(flaky.thrown(), 2)
   t.equal(metrics.retries.get(), 2, 'both retried')
   const d = await dump(db)
   t.equal(d.events.length, stream.unique.length, 'every valid event stored')
@@ -123,10 +119,7 @@ t.test('metrics count consumed events, decisions and failovers', async (t) => {
   const producer = await connectedProducer(t, kafka)
   const events = [registered(), termination()]
   await producer.send({ topic, messages: events.map((e) => ({ key: e.agentId, value: JSON.stringify(e) })) })
-  const metrics = new Metrics()
-  const c = createIngestConsumer({ kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: ingestionHandlers() })
-  t.teardown(() => c.stop())
-  await c.start()
+  const metrics = await startConsumer(t, kafka, db, topic)
   await waitFor('applied', () => metrics.eventsConsumed.get({ type: 'spot.termination_notice' }) === 1)
   t.equal(metrics.eventsConsumed.get({ type: 'agent.registered' }), 1)
   t.equal(metrics.decisions.get({ action: 'emergency-snapshot' }), 1, 'a termination notice without a replica: emergency snapshot')
