@@ -238,6 +238,26 @@ export interface PoolReliabilityMetricsTable {
   reliability_score: Stored<Decimal>
 }
 
+/** An agent's price point (cost accrual): what the event carried (NULL = not) and what was in effect from it on. */
+export interface CostPricePointsTable {
+  agent_id: string
+  at: DateTime
+  event_id: string
+  client_id: string
+  kind: 'registered' | 'heartbeat' | 'switch' | 'failover' | 'promotion'
+  instance_id: string | null
+  pool_id: string | null
+  mode: Mode | null
+  spot_price: Decimal | null
+  ondemand_price: Decimal | null
+  is_full: Stored<number>
+  eff_instance_id: string | null
+  eff_pool_id: string | null
+  eff_mode: Generated<Mode>
+  eff_spot_price: Decimal | null
+  eff_ondemand_price: Decimal | null
+}
+
 export interface InstanceMetricsTable {
   id: Generated<number>
   event_id: string | null
@@ -325,7 +345,7 @@ export type ActiveReplicasView = View<{
   ready_at: string | null
 }>
 
-/** Sums over the last 7 days of pool_reliability_metrics, one row per pool. */
+/** Sums over the last 30 days of pool_reliability_metrics (and the last 7 in the _7d columns), one row per pool. */
 export type PoolReliabilityRankingView = View<{
   pool_id: string
   interruptions_7d: Decimal | null
@@ -334,6 +354,11 @@ export type PoolReliabilityRankingView = View<{
   avg_spot_price: Decimal | null
   avg_reliability_score: Decimal | null
   instance_hours_7d: Decimal | null
+  interruptions_30d: Decimal | null
+  terminations_30d: Decimal | null
+  rebalances_30d: Decimal | null
+  instance_hours_30d: Decimal | null
+  instance_hours_interrupted_30d: Decimal | null
 }>
 
 export interface Database {
@@ -350,6 +375,7 @@ export interface Database {
   client_savings_daily: ClientSavingsDailyTable
   pool_reliability_metrics: PoolReliabilityMetricsTable
   instance_metrics: InstanceMetricsTable
+  cost_price_points: CostPricePointsTable
   event_log: EventLogTable
   consumer_checkpoints: ConsumerCheckpointsTable
   dead_letter_events: DeadLetterEventsTable
@@ -394,6 +420,8 @@ export type ClientSavingsDailyUpdate = Updateable<ClientSavingsDailyTable>
 export type PoolReliabilityMetricRow = Selectable<PoolReliabilityMetricsTable>
 export type NewPoolReliabilityMetric = Insertable<PoolReliabilityMetricsTable>
 export type PoolReliabilityMetricUpdate = Updateable<PoolReliabilityMetricsTable>
+export type CostPricePointRow = Selectable<CostPricePointsTable>
+export type NewCostPricePoint = Insertable<CostPricePointsTable>
 export type InstanceMetricRow = Selectable<InstanceMetricsTable>
 export type NewInstanceMetric = Insertable<InstanceMetricsTable>
 export type InstanceMetricUpdate = Updateable<InstanceMetricsTable>
@@ -446,6 +474,8 @@ export const DATABASE_COLUMNS = {
   pool_reliability_metrics: ['pool_id', 'bucket_start', 'interruption_count', 'rebalance_count', 'termination_count',
     'instance_hours_observed', 'instance_hours_interrupted', 'price_samples', 'price_sum', 'price_sq_sum', 'price_min',
     'price_max', 'price_avg', 'price_volatility', 'reliability_score'],
+  cost_price_points: ['agent_id', 'at', 'event_id', 'client_id', 'kind', 'instance_id', 'pool_id', 'mode', 'spot_price',
+    'ondemand_price', 'is_full', 'eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'],
   instance_metrics: ['id', 'event_id', 'client_id', 'agent_id', 'instance_id', 'cpu', 'memory', 'network_in',
     'network_out', 'disk_io', 'recorded_at', 'created_at'],
   event_log: ['seq', 'event_id', 'type', 'version', 'client_id', 'agent_id', 'occurred_at', 'payload', 'source',
@@ -459,7 +489,8 @@ export const DATABASE_COLUMNS = {
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],
   v_pool_reliability_ranking: ['pool_id', 'interruptions_7d', 'terminations_7d', 'rebalances_7d', 'avg_spot_price',
-    'avg_reliability_score', 'instance_hours_7d'],
+    'avg_reliability_score', 'instance_hours_7d', 'interruptions_30d', 'terminations_30d', 'rebalances_30d',
+    'instance_hours_30d', 'instance_hours_interrupted_30d'],
 } as const satisfies { [T in keyof Database]: readonly (keyof Database[T])[] }
 
 export const VIEWS = ['v_active_replicas', 'v_pool_reliability_ranking'] as const satisfies readonly (keyof Database)[]
