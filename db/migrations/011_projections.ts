@@ -48,6 +48,23 @@ const tables: Record<string, string> = {
     KEY idx_price_points_kind_time (kind, at)
   ) ${OPTS}`,
 
+  // savings_percentage is clamped to its column: ON DUPLICATE KEY UPDATE first evaluates it on the
+  // candidate row, which holds the increments (a tiny baseline change beside a large savings one).
+  client_savings_daily: `CREATE TABLE \`client_savings_daily\` (
+    client_id CHAR(36) NOT NULL,
+    date DATE NOT NULL,
+    baseline_cost DECIMAL(16,6) NOT NULL DEFAULT 0,
+    actual_cost DECIMAL(16,6) NOT NULL DEFAULT 0,
+    savings DECIMAL(16,6) NOT NULL DEFAULT 0,
+    savings_percentage DECIMAL(7,2) GENERATED ALWAYS AS (CASE WHEN baseline_cost > 0 THEN GREATEST(-99999.99, LEAST(99999.99, ROUND(savings / baseline_cost * 100, 2))) ELSE 0 END) STORED,
+    instance_hours DECIMAL(16,6) NOT NULL DEFAULT 0,
+    switch_count INT NOT NULL DEFAULT 0,
+    interruption_count INT NOT NULL DEFAULT 0,
+    failover_count INT NOT NULL DEFAULT 0,
+    PRIMARY KEY (client_id, date),
+    KEY idx_savings_date (date)
+  ) ${OPTS}`,
+
   pricing_snapshots_clean: `CREATE TABLE \`pricing_snapshots_clean\` (
     id BIGINT NOT NULL AUTO_INCREMENT,
     event_id CHAR(36) NULL,
@@ -153,7 +170,9 @@ BEGIN
     SELECT client_id, 0, 0, 0, 0, 0, 1, CASE WHEN response_action = 'failover' THEN 1 ELSE 0 END
       FROM spot_interruption_events WHERE detected_at >= v_from AND detected_at < v_to
   ) AS day_rows
-  GROUP BY client_id;
+  GROUP BY client_id
+  -- All zero is the same as no row (the projection writes none either).
+  HAVING SUM(baseline_cost) <> 0 OR SUM(actual_cost) <> 0 OR SUM(hours) <> 0 OR SUM(switches) + SUM(interruptions) + SUM(failovers) > 0;
 END`,
 
   compute_pool_reliability_window: `
@@ -193,7 +212,9 @@ BEGIN
      WHERE c.pool_id IS NOT NULL AND c.period_start < p_to AND c.period_end > p_from
        AND h.bucket_start >= p_from
   ) AS bucket_rows
-  GROUP BY pool_id, bucket_start;
+  GROUP BY pool_id, bucket_start
+  -- All zero is the same as no row (the projections write none either).
+  HAVING SUM(rebalances) + SUM(terminations) > 0 OR SUM(observed) <> 0 OR SUM(interrupted) <> 0 OR SUM(samples) > 0;
 END`,
 }
 

@@ -1,0 +1,226 @@
+/**
+ * Cost accrual (DESIGN §5): cost_price_points (one row per event that carries
+ * a price, mode or pool), cost_records (the intervals between an agent's
+ * points, cut at UTC midnight) and client_savings_daily (the same amounts,
+ * plus switch, interruption and failover counts, per client and date); also
+ * the instance-hours-observed column of pool_reliability_metrics, since the
+ * hours come from the same intervals (added there, commutatively, beside the
+ * pool-reliability projection's columns).
+ *
+ * Per batch: one read of the affected points (per agent: the one before its
+ * earliest new point up to the first full point after its latest), the merge
+ * in memory (cost-intervals.ts), then one upsert per table with the
+ * difference. Rows are a function of the points, so arrival order does not
+ * matter and a late point corrects the past intervals it falls in.
+ */
+import { type ExpressionBuilder, type QueryCreator, sql } from 'kysely'
+import type { Database, NewCostPricePoint, NewCostRecord } from '../db/database.js'
+import { fromDbTime, toDbTime } from '../db/time.js'
+import type { Projection } from '../log/projection.js'
+import type { StoredOf } from '../log/stored-event.js'
+import {
+  type CostPiece, type PricePoint, type StoredPoint, comparePoints, dayDeltas, diffPieces, mergePoints, poolHourDeltas,
+} from './cost-intervals.js'
+import { fromMicro } from './fixed-point.js'
+
+const HANDLES = [
+  'agent.registered', 'agent.heartbeat', 'agent.instance_switched',
+  'decision.failover_executed', 'decision.replica_promoted', 'decision.signal_recorded',
+  // Only for their time: a failover or promotion takes effect when its cause happened, not when it was decided.
+  'spot.termination_notice', 'spot.rebalance_recommendation', 'user.replica_promote_requested',
+] as const
+type Handled = StoredOf<typeof HANDLES[number]>
+
+const FAR_FUTURE = '9999-12-31 23:59:59.999'
+const ms = (iso: string) => Date.parse(iso)
+const dbTime = (t: number) => toDbTime(new Date(t))
+
+/** The price point an event is, if it is one. `causeTime` maps an input's id to its occurredAt. */
+export function pricePointOf(e: Handled, causeTime: ReadonlyMap<string, string>): PricePoint | null {
+  const base = { agentId: e.agentId, clientId: e.clientId, eventId: e.eventId }
+  switch (e.type) {
+    case 'agent.registered': {
+      const d = e.data
+      return { ...base, at: ms(e.occurredAt), kind: 'registered', carried: { instanceId: d.instanceId, poolId: `${d.instanceType}.${d.az}`, mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice } }
+    }
+    case 'agent.heartbeat': {
+      const d = e.data
+      return { ...base, at: ms(e.occurredAt), kind: 'heartbeat', carried: { instanceId: d.instanceId, poolId: d.poolId, mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice } }
+    }
+    case 'agent.instance_switched': {
+      const d = e.data
+      return { ...base, at: ms(e.occurredAt), kind: 'switch', carried: { instanceId: d.newInstanceId, poolId: d.newPoolId, mode: null, spotPrice: d.newSpotPrice, onDemandPrice: d.onDemandPrice } }
+    }
+    case 'decision.failover_executed':
+    case 'decision.replica_promoted': {
+      const d = e.data
+      return {
+        ...base, at: ms(causeTime.get(e.causeEventId) ?? e.occurredAt), kind: e.type === 'decision.failover_executed' ? 'failover' : 'promotion',
+        carried: { instanceId: d.newInstanceId, poolId: d.newPoolId, mode: null, spotPrice: d.newSpotPrice, onDemandPrice: d.onDemandPrice },
+      }
+    }
+    default: return null
+  }
+}
+
+type Db = QueryCreator<Database>
+
+/** One read: each agent's window around its new points. */
+async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Promise<Map<string, StoredPoint[]>> {
+  const byAgent = new Map<string, StoredPoint[]>()
+  if (fresh.size === 0) return byAgent
+  const rows = await db.selectFrom('cost_price_points').selectAll()
+    .where((eb) => eb.or([...fresh].map(([agentId, points]) => windowOf(eb, agentId, points))))
+    .orderBy('agent_id').orderBy('at').orderBy('event_id').execute()
+  for (const r of rows) {
+    const list = byAgent.get(r.agent_id) ?? []
+    list.push({
+      agentId: r.agent_id, clientId: r.client_id, at: fromDbTime(r.at).getTime(), eventId: r.event_id, kind: r.kind,
+      carried: { instanceId: r.instance_id, poolId: r.pool_id, mode: r.mode, spotPrice: money(r.spot_price), onDemandPrice: money(r.ondemand_price) },
+      state: { instanceId: r.eff_instance_id, poolId: r.eff_pool_id, mode: r.eff_mode, spotPrice: money(r.eff_spot_price), onDemandPrice: money(r.eff_ondemand_price) },
+    })
+    byAgent.set(r.agent_id, list)
+  }
+  return byAgent
+}
+
+/** From the last point before the earliest new one (ties included) to the first full point after the latest. */
+function windowOf(eb: ExpressionBuilder<Database, 'cost_price_points'>, agentId: string, points: readonly PricePoint[]) {
+  const sorted = [...points].sort(comparePoints)
+  const min = sorted[0]!
+  const max = sorted.at(-1)!
+  const minAt = dbTime(min.at)
+  const lower = eb.selectFrom('cost_price_points as q').select((q) => q.fn.max('q.at').as('m'))
+    .where('q.agent_id', '=', agentId).where('q.at', '<=', minAt)
+    .where((q) => q.or([q('q.at', '<', minAt), q('q.event_id', '<', min.eventId)]))
+  const upper = eb.selectFrom('cost_price_points as q').select((q) => q.fn.min('q.at').as('m'))
+    .where('q.agent_id', '=', agentId).where('q.is_full', '=', 1).where('q.at', '>', dbTime(max.at))
+  return eb.and([
+    eb('agent_id', '=', agentId),
+    eb('at', '>=', eb.fn.coalesce(lower, sql.lit(minAt))),
+    eb('at', '<=', eb.fn.coalesce(upper, sql.lit(FAR_FUTURE))),
+  ])
+}
+
+// DECIMAL comes back padded ("0.034500"); the events carry canonical text.
+const money = (v: string | null) => (v === null ? null : v.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, ''))
+
+function pointRow(p: StoredPoint): NewCostPricePoint {
+  return {
+    agent_id: p.agentId, at: dbTime(p.at), event_id: p.eventId, client_id: p.clientId, kind: p.kind,
+    instance_id: p.carried.instanceId, pool_id: p.carried.poolId, mode: p.carried.mode,
+    spot_price: p.carried.spotPrice, ondemand_price: p.carried.onDemandPrice,
+    eff_instance_id: p.state.instanceId, eff_pool_id: p.state.poolId, eff_mode: p.state.mode,
+    eff_spot_price: p.state.spotPrice, eff_ondemand_price: p.state.onDemandPrice,
+  }
+}
+
+function costRow(p: CostPiece): NewCostRecord {
+  return {
+    event_id: p.closedBy, client_id: p.clientId, agent_id: p.agentId, instance_id: p.state.instanceId, pool_id: p.state.poolId,
+    mode: p.state.mode, period_start: dbTime(p.start), period_end: dbTime(p.end), record_date: p.date,
+    hours: fromMicro(p.hours), spot_price: p.state.spotPrice, ondemand_price: p.state.onDemandPrice,
+    actual_cost: fromMicro(p.actual), baseline_cost: fromMicro(p.baseline), savings: fromMicro(p.baseline - p.actual),
+  }
+}
+
+const values = <C extends string>(cols: readonly C[]) =>
+  Object.fromEntries(cols.map((c) => [c, sql<any>`VALUES(${sql.ref(c)})`])) as Record<C, ReturnType<typeof sql<any>>>
+const plus = <C extends string>(cols: readonly C[]) =>
+  Object.fromEntries(cols.map((c) => [c, sql<any>`${sql.ref(c)} + VALUES(${sql.ref(c)})`])) as Record<C, ReturnType<typeof sql<any>>>
+
+/** Drops the buckets among `keys` that hold nothing (all zero is the same as no row; the procedure writes none). */
+export async function deleteEmptyBuckets(db: Db, keys: readonly { poolId: string, bucket: string }[]): Promise<void> {
+  await db.deleteFrom('pool_reliability_metrics')
+    .where((eb) => eb.or(keys.map((k) => eb.and([eb('pool_id', '=', k.poolId), eb('bucket_start', '=', k.bucket)]))))
+    .where('interruption_count', '=', 0).where('rebalance_count', '=', 0).where('termination_count', '=', 0)
+    .where('instance_hours_observed', '=', '0').where('instance_hours_interrupted', '=', '0').where('price_samples', '=', 0).execute()
+}
+
+interface DayRow { clientId: string, date: string, hours: bigint, actual: bigint, baseline: bigint, switches: number, interruptions: number, failovers: number }
+
+export const costProjection: Projection<typeof HANDLES[number]> = {
+  name: 'cost',
+  handles: HANDLES,
+  tables: ['cost_price_points', 'cost_records', 'client_savings_daily'],
+  async apply(db, events) {
+    const causeTime = new Map<string, string>()
+    const fresh = new Map<string, PricePoint[]>()
+    const days = new Map<string, DayRow>()
+    const day = (clientId: string, date: string) => {
+      const k = `${clientId}|${date}`
+      const d = days.get(k) ?? { clientId, date, hours: 0n, actual: 0n, baseline: 0n, switches: 0, interruptions: 0, failovers: 0 }
+      days.set(k, d)
+      return d
+    }
+    for (const e of events) {
+      if (!e.type.startsWith('decision.')) causeTime.set(e.eventId, e.occurredAt)
+      if (e.type === 'decision.signal_recorded') {
+        const d = day(e.clientId, toDbTime(e.data.detectedAt).slice(0, 10))
+        d.interruptions++
+        if (e.data.responseAction === 'failover') d.failovers++
+        continue
+      }
+      const p = pricePointOf(e, causeTime)
+      if (!p) continue
+      fresh.set(p.agentId, [...fresh.get(p.agentId) ?? [], p])
+      if (p.kind === 'switch' || p.kind === 'failover' || p.kind === 'promotion') day(p.clientId, dbTime(p.at).slice(0, 10)).switches++
+    }
+
+    const windows = await loadWindows(db, fresh)
+    const points: StoredPoint[] = []
+    const before: CostPiece[] = []
+    const after: CostPiece[] = []
+    for (const [agentId, list] of fresh) {
+      const m = mergePoints(windows.get(agentId) ?? [], list)
+      points.push(...m.points)
+      const d = diffPieces(m.before, m.after)
+      // Only pieces that changed count: equal ones would cancel out anyway.
+      const changed = new Set([...d.upserts.map((p) => p.start), ...d.deletes.map((p) => p.start)])
+      before.push(...m.before.filter((p) => changed.has(p.start)))
+      after.push(...m.after.filter((p) => changed.has(p.start)))
+    }
+    const diff = diffPieces(before, after)
+    for (const t of dayDeltas(before, after).values()) {
+      const d = day(t.clientId, t.date)
+      d.hours += t.hours; d.actual += t.actual; d.baseline += t.baseline
+    }
+
+    if (points.length > 0) {
+      await db.insertInto('cost_price_points').values(points.sort((a, b) => a.agentId.localeCompare(b.agentId) || comparePoints(a, b)).map(pointRow))
+        .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute()
+    }
+    if (diff.deletes.length > 0) {
+      await db.deleteFrom('cost_records').where((eb) => eb.or(diff.deletes.map((k) =>
+        eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute()
+    }
+    if (diff.upserts.length > 0) {
+      await db.insertInto('cost_records').values(diff.upserts.sort((a, b) => a.agentId.localeCompare(b.agentId) || a.start - b.start).map(costRow))
+        .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
+          'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute()
+    }
+    const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
+    if (dayRows.length > 0) {
+      await db.insertInto('client_savings_daily').values(dayRows.sort((a, b) => a.clientId.localeCompare(b.clientId) || a.date.localeCompare(b.date)).map((d) => ({
+        client_id: d.clientId, date: d.date, baseline_cost: fromMicro(d.baseline), actual_cost: fromMicro(d.actual),
+        savings: fromMicro(d.baseline - d.actual), instance_hours: fromMicro(d.hours),
+        switch_count: d.switches, interruption_count: d.interruptions, failover_count: d.failovers,
+      }))).onDuplicateKeyUpdate(plus(['baseline_cost', 'actual_cost', 'savings', 'instance_hours', 'switch_count', 'interruption_count', 'failover_count'] as const)).execute()
+      // A row is all zero only after a late point took amounts away; all zero is the same as no row (the procedure writes none).
+      const lowered = dayRows.filter((d) => d.hours < 0n || d.actual < 0n || d.baseline < 0n)
+      if (lowered.length > 0) {
+        await db.deleteFrom('client_savings_daily').where((eb) => eb.or(lowered.map((d) => eb.and([eb('client_id', '=', d.clientId), eb('date', '=', d.date)]))))
+          .where('baseline_cost', '=', '0').where('actual_cost', '=', '0').where('instance_hours', '=', '0')
+          .where('switch_count', '=', 0).where('interruption_count', '=', 0).where('failover_count', '=', 0).execute()
+      }
+    }
+    const hours = [...poolHourDeltas(before, after).values()].filter((h) => h.hours !== 0n)
+    if (hours.length > 0) {
+      await db.insertInto('pool_reliability_metrics').values(hours.sort((a, b) => a.poolId.localeCompare(b.poolId) || a.bucket - b.bucket).map((h) => ({
+        pool_id: h.poolId, bucket_start: dbTime(h.bucket).slice(0, 19), instance_hours_observed: fromMicro(h.hours),
+      }))).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute()
+      const lowered = hours.filter((h) => h.hours < 0n)
+      if (lowered.length > 0) await deleteEmptyBuckets(db, lowered.map((h) => ({ poolId: h.poolId, bucket: dbTime(h.bucket).slice(0, 19) })))
+    }
+  },
+}
