@@ -9,7 +9,8 @@
  *   previous point). cost_records are the intervals between consecutive
  *   points, cut at UTC midnight; the key (agent_id, period_start) makes a late
  *   point an upsert of the pieces it changes.
- * - pricing_snapshots_clean.time_bucket: 5-minute buckets (was the hour).
+ * - pricing_snapshots_clean.time_bucket: 5-minute buckets (was the hour; older
+ *   rows are left as they are, the read queries bucket by observed_at).
  * - Procedures: compute_daily_savings(date) rebuilds that day's cost_records
  *   from cost_price_points (inheritance, intervals, midnight cuts, rounding)
  *   and the day's client_savings_daily from them plus that day's switches and
@@ -19,7 +20,7 @@
  *   microseconds with integer arithmetic; money is ROUND(hours × price, 6).
  * - v_pool_reliability_ranking: 30-day sums (the 7-day columns stay).
  */
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import { OPTS, convergeTable, recordVersion, replaceProcedure, replaceView } from '../schema-kit.js'
 
 const MODE = `ENUM('spot','on-demand')`
@@ -74,19 +75,17 @@ const tables: Record<string, string> = {
     az VARCHAR(32) NOT NULL,
     spot_price DECIMAL(12,6) NOT NULL,
     ondemand_price DECIMAL(12,6) NULL,
-    time_bucket DATETIME NOT NULL COMMENT 'observed_at truncated to 5 minutes',
+    time_bucket DATETIME NOT NULL COMMENT 'observed_at truncated to 5 minutes (to the hour in rows older than 011)',
     observed_at DATETIME(3) NOT NULL,
     source_type VARCHAR(32) NOT NULL DEFAULT 'agent',
     created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
     PRIMARY KEY (id),
     UNIQUE KEY uq_pricing_event (event_id),
     KEY idx_pricing_pool_time (pool_id, observed_at),
-    KEY idx_pricing_pool_bucket (pool_id, time_bucket),
     KEY idx_pricing_type_region_time (instance_type, region, observed_at)
   ) ${OPTS}`,
 }
 
-const FIVE_MINUTES = (col: string) => `CAST(DATE_FORMAT(${col}, '%Y-%m-%d %H:00:00') AS DATETIME) + INTERVAL (MINUTE(${col}) DIV 5 * 5) MINUTE`
 const HOUR = (col: string) => `CAST(DATE_FORMAT(${col}, '%Y-%m-%d %H:00:00') AS DATETIME)`
 /** Micro-hours between two DATETIME(3), rounded half up, in integers (1 micro-hour = 3600 µs). */
 const MICRO_HOURS = (a: string, b: string) => `((TIMESTAMPDIFF(MICROSECOND, ${a}, ${b}) + 1800) DIV 3600)`
@@ -220,9 +219,6 @@ END`,
 
 export async function up(db: Kysely<any>): Promise<void> {
   for (const [name, ddl] of Object.entries(tables)) await convergeTable(db, name, ddl)
-  // Rows written with hour buckets before this migration move to their 5-minute bucket.
-  await sql.raw(`UPDATE pricing_snapshots_clean SET time_bucket = ${FIVE_MINUTES('observed_at')}
-                 WHERE time_bucket <> ${FIVE_MINUTES('observed_at')}`).execute(db)
   for (const [name, select] of Object.entries(views)) await replaceView(db, name, select)
   for (const [name, ddl] of Object.entries(procedures)) await replaceProcedure(db, name, ddl)
   await recordVersion(db, '011', 'projections: price points, 5-minute price buckets, procedures equal to the projections')

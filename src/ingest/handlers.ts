@@ -11,12 +11,12 @@ import type { EventHandler } from '../log/pipeline.js'
 export const DEFAULT_AGENT_OPTIONS: AgentHandlerOptions = { rebalancePolicy: 'replica', recentInterruptionMinutes: 10 }
 
 // Until the core's projection wiring lands: pricing snapshots are never rejected and cause no decisions.
-const pricingHistory: EventHandler = {
+export const pricingHistoryHandler: EventHandler = {
   name: pricingHistoryProjection.name,
   handles: new Set(pricingHistoryProjection.handles),
   apply: (trx, events) => pricingHistoryProjection.apply(trx, events.filter((e) => isEventOf(e, 'pricing.snapshot'))),
 }
 
 export function ingestionHandlers(agent: AgentHandlerOptions = DEFAULT_AGENT_OPTIONS): EventHandler[] {
-  return [agentHandler(agent), pricingHistory, instanceMetricsProjection]
+  return [agentHandler(agent), pricingHistoryHandler, instanceMetricsProjection]
 }

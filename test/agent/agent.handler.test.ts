@@ -11,7 +11,7 @@ import { initialAgentState, replay } from '../../src/agent/agent.rules.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
-import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
+import { pricingHistoryHandler } from '../../src/ingest/handlers.js'
 import { freshDatabase } from '../helper-db.js'
 import {
   AGENT, CLIENT, POOL_A, POOL_B, POOL_C, at, configChanged, launched, ready, rebalance, registered, syncing,
@@ -22,7 +22,7 @@ const A1 = AGENT
 const A2 = uuid(2, 3)
 const A3 = uuid(3, 3)
 const NOW = new Date(at(0, 30))
-const handlers = [agentHandler({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW }), pricingHistoryProjection]
+const handlers = [agentHandler({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW }), pricingHistoryHandler]
 
 const offsets = new Map<string, number>()
 function messages(topic: string, events: readonly { eventId: string, agentId: string }[]): RawMessage[] {

@@ -1,8 +1,8 @@
 /**
- * The batch procedures of migration 007 on a small hand-made history whose
- * results are worked out by hand below: compute_daily_savings(date) and
- * compute_pool_reliability_window(from, to) produce exactly these rows, and
- * the same rows again when called twice.
+ * The batch procedures (migration 007, redefined in 011) on a small hand-made
+ * history whose results are worked out by hand below: compute_daily_savings(date)
+ * (from the price points) and compute_pool_reliability_window(from, to) produce
+ * exactly these rows, and the same rows again when called twice.
  */
 import { sql } from 'kysely'
 import t from 'tap'
@@ -75,22 +75,53 @@ async function rows(table: 'client_savings_daily' | 'pool_reliability_metrics') 
     .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1))
 }
 
+// compute_daily_savings recomputes a day's cost_records from the price points (migration 011), on a day of its own.
+const DAY2 = '2026-11-22'
+const point = (client_id: string, agent_id: string, at: string, kind: 'heartbeat' | 'switch', pool_id: string, mode: 'spot' | 'on-demand' | null, spot: string, od: string) =>
+  ({ client_id, agent_id, at, event_id: `${agent_id.slice(0, 8)}-0000-4000-8000-${at.replace(/\D/g, '').slice(2, 14)}`, kind, instance_id: 'i-1', pool_id, mode,
+    spot_price: spot, ondemand_price: od, eff_instance_id: 'i-1', eff_pool_id: pool_id, eff_mode: mode ?? 'spot', eff_spot_price: spot, eff_ondemand_price: od })
+
 t.test('compute_daily_savings(date)', async (t) => {
-  await sql`CALL compute_daily_savings(${DAY})`.execute(db)
+  await db.insertInto('cost_price_points').values([
+    // 10:30-12:15 in P1 at 0.0345 (1.75 h), then a switch to P2 at 0.0731 until 12:35 (0.333333 h).
+    point(C1, A1, `${DAY2} 10:30:00`, 'heartbeat', P1, 'spot', '0.0345', '0.096'),
+    point(C1, A1, `${DAY2} 12:15:00`, 'switch', P2, null, '0.0731', '0.096'),
+    point(C1, A1, `${DAY2} 12:35:00`, 'heartbeat', P2, 'spot', '0.0731', '0.096'),
+    // On demand from 23:00 the day before to 01:00: one hour on each day, no savings.
+    point(C2, A3, '2026-11-21 23:00:00', 'heartbeat', P1, 'on-demand', '0.0345', '0.096'),
+    point(C2, A3, `${DAY2} 01:00:00`, 'heartbeat', P1, 'on-demand', '0.0345', '0.096'),
+  ]).execute()
+  await db.insertInto('spot_interruption_events').values([
+    { client_id: C1, agent_id: A1, pool_id: P1, signal_type: 'rebalance-recommendation', detected_at: `${DAY2} 10:40:00`, response_action: 'replica-created' },
+    { client_id: C1, agent_id: A1, pool_id: P1, signal_type: 'termination-notice', detected_at: `${DAY2} 11:10:00`, termination_time: `${DAY2} 11:12:00`, response_action: 'failover' },
+    { client_id: C2, agent_id: A3, pool_id: P2, signal_type: 'termination-notice', detected_at: '2026-11-23 00:00:00', response_action: 'emergency-snapshot' },
+  ]).execute()
+  await db.insertInto('client_savings_daily').values({ client_id: C3, date: DAY2, savings: '5' }).execute()
+
+  await sql`CALL compute_daily_savings(${DAY2})`.execute(db)
   const first = await rows('client_savings_daily')
   const day = (client_id: string, date: string, v: Partial<Record<string, string>>) => ({
     client_id, date, baseline_cost: '0', actual_cost: '0', savings: '0', savings_percentage: '0', instance_hours: '0',
     switch_count: '0', interruption_count: '0', failover_count: '0', ...v,
   })
   t.strictSame(first, [
-    day(C2, DAY, { baseline_cost: '0.096', actual_cost: '0.096', instance_hours: '1', switch_count: '1', interruption_count: '2' }),
-    day(C1, DAY, {
-      baseline_cost: '0.224667', actual_cost: '0.084742', savings: '0.139925', savings_percentage: '62.28',
+    day(C2, DAY2, { baseline_cost: '0.096', actual_cost: '0.096', instance_hours: '1' }),
+    day(C1, DAY2, {
+      // 0.168 + 0.032 (0.333333 × 0.096 = 0.031999968); 0.060375 + 0.024367 (0.333333 × 0.0731 = 0.0243666…)
+      baseline_cost: '0.2', actual_cost: '0.084742', savings: '0.115258', savings_percentage: '57.63',
       instance_hours: '2.083333', switch_count: '1', interruption_count: '2', failover_count: '1',
     }),
+    day(C3, DAY, { savings: '5' }),
     day(C3, '2026-11-19', { savings: '7' }),
   ].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)))
-  await sql`CALL compute_daily_savings(${DAY})`.execute(db)
+  const costs = await db.selectFrom('cost_records').select(['agent_id', 'period_start', 'period_end', 'hours', 'actual_cost', 'baseline_cost'])
+    .where('record_date', '=', DAY2).orderBy('agent_id').orderBy('period_start').execute()
+  t.strictSame(costs.map((c) => [c.agent_id, c.period_start, c.period_end, normalise(c.hours), normalise(c.actual_cost), normalise(c.baseline_cost)]), [
+    [A1, `${DAY2} 10:30:00.000`, `${DAY2} 12:15:00.000`, '1.75', '0.060375', '0.168'],
+    [A1, `${DAY2} 12:15:00.000`, `${DAY2} 12:35:00.000`, '0.333333', '0.024367', '0.032'],
+    [A3, `${DAY2} 00:00:00.000`, `${DAY2} 01:00:00.000`, '1', '0.096', '0.096'],
+  ], 'the day\'s intervals, the one from the day before cut at midnight')
+  await sql`CALL compute_daily_savings(${DAY2})`.execute(db)
   t.strictSame(await rows('client_savings_daily'), first, 'a second call gives the same rows')
 })
 
