@@ -121,15 +121,22 @@ BEGIN
   INSERT INTO cost_records
     (event_id, client_id, agent_id, instance_id, pool_id, mode, period_start, period_end, record_date,
      hours, spot_price, ondemand_price, actual_cost, baseline_cost, savings)
-  WITH marked AS (
-    -- Every point up to the day's end and the first one after it (which closes the last interval).
+  WITH agent_ids AS (
+    SELECT DISTINCT agent_id FROM cost_price_points
+  ), bounds AS (
+    -- Per agent: from the last full point before the day (inheritance never reaches past one)
+    -- to the first point at or after its end (which closes the day's last interval).
+    SELECT a.agent_id,
+           COALESCE((SELECT MAX(q.at) FROM cost_price_points q WHERE q.agent_id = a.agent_id AND q.is_full = 1 AND q.at < v_from), '1000-01-01') AS lo,
+           COALESCE((SELECT MIN(q.at) FROM cost_price_points q WHERE q.agent_id = a.agent_id AND q.at >= v_to), v_to) AS hi
+      FROM agent_ids a
+  ), marked AS (
     SELECT p.*,
            SUM(p.instance_id IS NOT NULL) OVER w AS g_instance, SUM(p.pool_id IS NOT NULL) OVER w AS g_pool,
            SUM(p.mode IS NOT NULL) OVER w AS g_mode, SUM(p.spot_price IS NOT NULL) OVER w AS g_spot,
            SUM(p.ondemand_price IS NOT NULL) OVER w AS g_ondemand,
            LEAD(p.at) OVER w AS next_at, LEAD(p.event_id) OVER w AS next_event
-      FROM cost_price_points p
-     WHERE p.at <= COALESCE((SELECT MIN(q.at) FROM cost_price_points q WHERE q.agent_id = p.agent_id AND q.at >= v_to), v_to)
+      FROM bounds b JOIN cost_price_points p ON p.agent_id = b.agent_id AND p.at >= b.lo AND p.at <= b.hi
     WINDOW w AS (PARTITION BY p.agent_id ORDER BY p.at, p.event_id)
   ), resolved AS (
     -- A field not carried is the last carried value before it: the one value of its run.

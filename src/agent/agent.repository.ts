@@ -61,7 +61,7 @@ export async function loadRecentSignals(trx: Trx, agentIds: readonly string[]): 
 export interface PoolCandidate {
   poolId: string
   instanceType: string
-  /** Interruptions over the ranking's window (7 days). */
+  /** Interruptions over the ranking's window (30 days). */
   interruptions: number
   /** Latest observed spot price, null when none was seen. */
   spotPrice: number | null
@@ -71,7 +71,7 @@ export interface PoolCandidate {
 export async function loadPoolCandidates(trx: Trx, instanceTypes: readonly string[]): Promise<PoolCandidate[]> {
   if (instanceTypes.length === 0) return []
   const r = await sql<{ pool_id: string, instance_type: string, interruptions: string | number | null, spot_price: string | null }>`
-    SELECT p.id AS pool_id, p.instance_type, r.interruptions_7d AS interruptions,
+    SELECT p.id AS pool_id, p.instance_type, r.interruptions_30d AS interruptions,
            (SELECT s.spot_price FROM pricing_snapshots_clean s WHERE s.pool_id = p.id
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1) AS spot_price
       FROM spot_pools p LEFT JOIN v_pool_reliability_ranking r ON r.pool_id = p.id

@@ -8,12 +8,12 @@
  * pool-reliability projection's columns).
  *
  * Per batch: one read of the affected points (per agent: the one before its
- * earliest new point up to the first full point after its latest), the merge
+ * earliest new point and all after it), the merge
  * in memory (cost-intervals.ts), then one upsert per table with the
  * difference. Rows are a function of the points, so arrival order does not
  * matter and a late point corrects the past intervals it falls in.
  */
-import { type ExpressionBuilder, type QueryCreator, sql } from 'kysely'
+import { type QueryCreator, sql } from 'kysely'
 import type { Database, NewCostPricePoint, NewCostRecord } from '../db/database.js'
 import { fromDbTime, toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
@@ -31,7 +31,6 @@ const HANDLES = [
 ] as const
 type Handled = StoredOf<typeof HANDLES[number]>
 
-const FAR_FUTURE = '9999-12-31 23:59:59.999'
 const ms = (iso: string) => Date.parse(iso)
 const dbTime = (t: number) => toDbTime(new Date(t))
 
@@ -65,13 +64,27 @@ export function pricePointOf(e: Handled, causeTime: ReadonlyMap<string, string>)
 
 type Db = QueryCreator<Database>
 
-/** One read: each agent's window around its new points. */
+/**
+ * One read: each agent's window around its new points, as one UNION ALL of
+ * index ranges with constant bounds (a bound computed by a subquery would
+ * keep MariaDB from using the range and scan the table): the last point
+ * before the earliest new one, and every point from there on. In order (the
+ * usual case) the second range is empty; for a late point it holds what came
+ * after it, and mergePoints stops at the first full one.
+ */
 async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Promise<Map<string, StoredPoint[]>> {
   const byAgent = new Map<string, StoredPoint[]>()
   if (fresh.size === 0) return byAgent
-  const rows = await db.selectFrom('cost_price_points').selectAll()
-    .where((eb) => eb.or([...fresh].map(([agentId, points]) => windowOf(eb, agentId, points))))
-    .orderBy('agent_id').orderBy('at').orderBy('event_id').execute()
+  const parts = [...fresh].flatMap(([agentId, points]) => {
+    const minAt = dbTime(Math.min(...points.map((p) => p.at)))
+    const before = db.selectFrom('cost_price_points').selectAll().where('agent_id', '=', agentId).where('at', '<', minAt)
+      .orderBy('at', 'desc').orderBy('event_id', 'desc').limit(1)
+    const after = db.selectFrom('cost_price_points').selectAll().where('agent_id', '=', agentId).where('at', '>=', minAt)
+    // Both as derived tables: one row type for the union, and the LIMIT stays inside its part.
+    return [db.selectFrom(before.as('w')).selectAll(), db.selectFrom(after.as('w')).selectAll()]
+  })
+  const [first, ...rest] = parts
+  const rows = await rest.reduce((q, p) => q.unionAll(p), first!).execute()
   for (const r of rows) {
     const list = byAgent.get(r.agent_id) ?? []
     list.push({
@@ -81,25 +94,8 @@ async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Pr
     })
     byAgent.set(r.agent_id, list)
   }
+  for (const list of byAgent.values()) list.sort(comparePoints)
   return byAgent
-}
-
-/** From the last point before the earliest new one (ties included) to the first full point after the latest. */
-function windowOf(eb: ExpressionBuilder<Database, 'cost_price_points'>, agentId: string, points: readonly PricePoint[]) {
-  const sorted = [...points].sort(comparePoints)
-  const min = sorted[0]!
-  const max = sorted.at(-1)!
-  const minAt = dbTime(min.at)
-  const lower = eb.selectFrom('cost_price_points as q').select((q) => q.fn.max('q.at').as('m'))
-    .where('q.agent_id', '=', agentId).where('q.at', '<=', minAt)
-    .where((q) => q.or([q('q.at', '<', minAt), q('q.event_id', '<', min.eventId)]))
-  const upper = eb.selectFrom('cost_price_points as q').select((q) => q.fn.min('q.at').as('m'))
-    .where('q.agent_id', '=', agentId).where('q.is_full', '=', 1).where('q.at', '>', dbTime(max.at))
-  return eb.and([
-    eb('agent_id', '=', agentId),
-    eb('at', '>=', eb.fn.coalesce(lower, sql.lit(minAt))),
-    eb('at', '<=', eb.fn.coalesce(upper, sql.lit(FAR_FUTURE))),
-  ])
 }
 
 // DECIMAL comes back padded ("0.034500"); the events carry canonical text.
