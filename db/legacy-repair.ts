@@ -39,7 +39,12 @@ export interface Repair {
   where: string
   /** A SELECT of one column `detail`, read before the UPDATE and kept with the record. */
   detail?: string
+  /** Where to find the whole list when the detail is cut. */
+  detailAll?: string
 }
+
+/** Characters of detail kept (the column is TEXT; GROUP_CONCAT may return far more). */
+const DETAIL_MAX = 4000
 
 export type Has = (tableColumn: string) => boolean
 
@@ -67,7 +72,8 @@ export async function runRepairs(db: Kysely<any>, migration: string, build: (has
     if (!r.needs.every(has)) continue
     const keep = has(`${r.table}.updated_at`) ? `, \`${r.table}\`.updated_at = \`${r.table}\`.updated_at` : ''
     await db.transaction().execute(async (trx) => {
-      const detail = r.detail ? (await sql.raw<{ detail: string | null }>(r.detail).execute(trx)).rows[0]?.detail ?? null : null
+      const full = r.detail ? (await sql.raw<{ detail: string | null }>(r.detail).execute(trx)).rows[0]?.detail ?? null : null
+      const detail = full !== null && full.length > DETAIL_MAX ? `${full.slice(0, DETAIL_MAX)}… (cut; ${r.detailAll ?? 'see the rows'})` : full
       const res = await sql.raw(`UPDATE \`${r.table}\` ${r.join ?? ''} SET ${r.set}${keep} WHERE ${r.where}`).execute(trx)
       const n = Number(res.numAffectedRows ?? 0)
       if (n === 0) return
