@@ -11,7 +11,7 @@
  * is not a change anyone made. Like schema-kit, no application imports.
  */
 import { type Kysely, sql } from 'kysely'
-import { OPTS, convergeTable } from './schema-kit.js'
+import { OPTS, convergeTable, tableExists } from './schema-kit.js'
 
 export const MIGRATION_REPAIRS_DDL = `CREATE TABLE \`migration_repairs\` (
     id BIGINT NOT NULL AUTO_INCREMENT,
@@ -55,7 +55,7 @@ async function presentColumns(db: Kysely<any>): Promise<Has> {
   return (tc) => set.has(tc)
 }
 
-/** Creates or converges the record table; every run has it, whatever it repairs. */
+/** Converges the record table (009 does, so every database has it, whatever was repaired). */
 export async function ensureRepairTable(db: Kysely<any>): Promise<void> {
   await convergeTable(db, 'migration_repairs', MIGRATION_REPAIRS_DDL)
 }
@@ -66,7 +66,9 @@ export async function ensureRepairTable(db: Kysely<any>): Promise<void> {
  * can choose its expression by them.
  */
 export async function runRepairs(db: Kysely<any>, migration: string, build: (has: Has) => Repair[]): Promise<void> {
-  await ensureRepairTable(db)
+  // Created here when absent (a repair in 001 records before 009 runs); a
+  // plain CREATE, as converging on every call would cost a scratch table each.
+  if (!(await tableExists(db, 'migration_repairs'))) await sql.raw(MIGRATION_REPAIRS_DDL).execute(db)
   const has = await presentColumns(db)
   for (const r of build(has)) {
     if (!r.needs.every(has)) continue
