@@ -11,6 +11,7 @@
  */
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, NewOutbox } from '../db/database.js'
+import { DEFAULT_STATEMENT_BYTES } from '../db/statement-bytes.js'
 import type { AnyDecider, CommandEvent, Decider, Verdict } from './decider.js'
 import type { DecisionEvent } from './decisions.js'
 import { type InputEntry, type Produced, appendInputIfNew, appendInputs, appendProduced, insertChunked } from './event-log.js'
@@ -61,13 +62,13 @@ export async function lockDeciders(trx: Trx, pipeline: Pipeline, events: readonl
 }
 
 /** Appends and applies new inputs (never logged before: the caller checked under its locks, after lockDeciders). */
-export async function applyInputs(trx: Trx, inputs: readonly InputEntry[], pipeline: Pipeline): Promise<Applied> {
-  await appendInputs(trx, inputs)
-  return applyLogged(trx, inputs.map((i) => i.event), pipeline)
+export async function applyInputs(trx: Trx, inputs: readonly InputEntry[], pipeline: Pipeline, maxBytes = DEFAULT_STATEMENT_BYTES): Promise<Applied> {
+  await appendInputs(trx, inputs, maxBytes)
+  return applyAppended(trx, inputs.map((i) => i.event), pipeline, maxBytes)
 }
 
-/** Deciders, projections, then what they produced; over inputs just appended to the log. */
-async function applyLogged(trx: Trx, events: readonly StoredEvent[], pipeline: Pipeline): Promise<Applied> {
+/** Deciders, projections, then what they produced; over inputs just appended to the log (after lockDeciders). */
+export async function applyAppended(trx: Trx, events: readonly StoredEvent[], pipeline: Pipeline, maxBytes = DEFAULT_STATEMENT_BYTES): Promise<Applied> {
   const verdicts = new Map<string, Verdict>()
   for (const d of pipeline.deciders) {
     const mine = inputsFor(d, events)
@@ -81,8 +82,8 @@ async function applyLogged(trx: Trx, events: readonly StoredEvent[], pipeline: P
     return { event, caused, rejected: v?.rejection !== undefined }
   })
   await applyProjections(trx, pipeline.projections, projectionStream(stream))
-  await appendProduced(trx, produced)
-  await insertChunked(produced.filter(isCommand).map(outboxRow), (c) => trx.insertInto('outbox').values(c).execute())
+  await appendProduced(trx, produced, maxBytes)
+  await insertChunked(produced.filter(isCommand).map(outboxRow), maxBytes, (c) => trx.insertInto('outbox').values(c).execute())
   return { verdicts, produced }
 }
 
@@ -114,7 +115,7 @@ export async function submitInput(db: Kysely<Database>, event: StoredEvent, pipe
     await lockDeciders(trx, pipeline, [event])
     const input: InputEntry = { event, source: 'http' }
     if (!(await appendInputIfNew(trx, input))) return { duplicate: true, rejection: null, decisions: [], commands: [] }
-    const { verdicts } = await applyLogged(trx, [event], pipeline)
+    const { verdicts } = await applyAppended(trx, [event], pipeline)
     const v = verdicts.get(event.eventId)
     return { duplicate: false, rejection: v?.rejection ?? null, decisions: [...v?.decisions ?? []], commands: [...v?.commands ?? []] }
   })

@@ -6,6 +6,7 @@
  */
 import type { Kysely, QueryCreator, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
+import { DEFAULT_STATEMENT_BYTES, chunkByBytes, rowBytes } from '../db/statement-bytes.js'
 import type { CommandEvent } from './decider.js'
 import type { DecisionEvent } from './decisions.js'
 import { type LogPosition, type StoredEvent, logRowOf, storedEventOfRow } from './stored-event.js'
@@ -27,8 +28,9 @@ export interface Produced {
   cause: string
 }
 
-export async function insertChunked<T>(rows: readonly T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK))
+/** Multi-row statements of at most CHUNK rows and `maxBytes` bytes (the server's max_allowed_packet, see statement-bytes.ts). */
+export async function insertChunked<T extends object>(rows: readonly T[], maxBytes: number, insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (const chunk of chunkByBytes([...rows], CHUNK, maxBytes, rowBytes)) await insert(chunk)
 }
 
 /** Which of these event ids are in the log already. */
@@ -43,9 +45,9 @@ export async function loggedEventIds(trx: Trx, ids: readonly string[]): Promise<
 }
 
 /** Appends inputs known to be new (the caller checked loggedEventIds under its locks). */
-export async function appendInputs(trx: Trx, inputs: readonly InputEntry[]): Promise<void> {
-  await insertChunked(inputs, (c) => trx.insertInto('event_log')
-    .values(c.map((i) => logRowOf(i.event, i.source, { position: i.position }))).execute())
+export async function appendInputs(trx: Trx, inputs: readonly InputEntry[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<void> {
+  await insertChunked(inputs.map((i) => logRowOf(i.event, i.source, { position: i.position })), maxBytes,
+    (c) => trx.insertInto('event_log').values(c).execute())
 }
 
 /** Appends one input unless its id is logged already; false for a duplicate. */
@@ -58,9 +60,9 @@ export async function appendInputIfNew(trx: Trx, input: InputEntry): Promise<boo
 }
 
 /** Appends decisions and commands (source 'decision'), each with the input that caused it. */
-export async function appendProduced(trx: Trx, produced: readonly Produced[]): Promise<void> {
-  await insertChunked(produced, (c) => trx.insertInto('event_log')
-    .values(c.map((p) => logRowOf(p.event, 'decision', { cause: p.cause }))).execute())
+export async function appendProduced(trx: Trx, produced: readonly Produced[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<void> {
+  await insertChunked(produced.map((p) => logRowOf(p.event, 'decision', { cause: p.cause })), maxBytes,
+    (c) => trx.insertInto('event_log').values(c).execute())
 }
 
 /** One input read back from the log, with what it caused in log order. */
