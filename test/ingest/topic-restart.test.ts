@@ -12,7 +12,7 @@ import t, { type Test } from 'tap'
 import type { Database } from '../../src/db/database.js'
 import { newEvent } from '../../src/events/producer.js'
 import { createIngestConsumer, type IngestConsumer } from '../../src/ingest/consumer.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
+import { pipeline } from '../../src/wiring.js'
 import { Metrics } from '../../src/metrics.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
@@ -40,7 +40,7 @@ function capturing(brokers: string[]): { kafka: Kafka, warnings: LogEntry['log']
 
 async function run(t: Test, kafka: Kafka, db: Kysely<Database>, topic: string, groupId: string): Promise<{ consumer: IngestConsumer, metrics: Metrics }> {
   const metrics = new Metrics()
-  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: [topic], handlers: ingestionHandlers(), chunkSize: 50, backoff: { initialMs: 20, maxMs: 200 } })
+  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: [topic], pipeline: pipeline(), chunkSize: 50, backoff: { initialMs: 20, maxMs: 200 } })
   t.teardown(() => consumer.stop())
   await consumer.start()
   return { consumer, metrics }
