@@ -6,8 +6,10 @@
 import { type AgentHandlerOptions, agentDecider } from './agent/agent.handler.js'
 import type { Pipeline } from './log/core.js'
 import type { AnyProjection } from './log/projection.js'
+import { costProjection } from './projections/cost.projection.js'
 import { instanceMetricsProjection } from './projections/instance-metrics.projection.js'
 import { interruptionsProjection } from './projections/interruptions.projection.js'
+import { poolReliabilityProjection } from './projections/pool-reliability.projection.js'
 import { pricingHistoryProjection } from './projections/pricing-history.projection.js'
 import { switchesProjection } from './projections/switches.projection.js'
 
@@ -18,6 +20,8 @@ export const PROJECTIONS: readonly AnyProjection[] = [
   instanceMetricsProjection,
   interruptionsProjection,
   switchesProjection,
+  costProjection,
+  poolReliabilityProjection,
 ]
 
 export function pipeline(agent: AgentHandlerOptions = DEFAULT_AGENT_OPTIONS): Pipeline {
