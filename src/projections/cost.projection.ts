@@ -7,8 +7,8 @@
  * hours come from the same intervals (added there, commutatively, beside the
  * pool-reliability projection's columns).
  *
- * Per batch: one read of the affected points (per agent: the one before its
- * earliest new point and all after it), the merge
+ * Per batch: one read of the affected points (each agent's latest; a second
+ * only for agents with late points: the one before the earliest and all after it), the merge
  * in memory (cost-intervals.ts), then one upsert per table with the
  * difference. Rows are a function of the points, so arrival order does not
  * matter and a late point corrects the past intervals it falls in.
@@ -65,26 +65,24 @@ export function pricePointOf(e: Handled, causeTime: ReadonlyMap<string, string>)
 type Db = QueryCreator<Database>
 
 /**
- * One read: each agent's window around its new points, as one UNION ALL of
- * index ranges with constant bounds (a bound computed by a subquery would
- * keep MariaDB from using the range and scan the table): the last point
- * before the earliest new one, and every point from there on. In order (the
- * usual case) the second range is empty; for a late point it holds what came
- * after it, and mergePoints stops at the first full one.
+ * Each agent's window around its new points. One read in the usual case:
+ * every agent's latest points (a loose index scan of the primary key); an
+ * agent whose new points are all after its latest needs nothing else. Only
+ * agents with late points (at or before their latest) take a second read:
+ * the last point before the earliest new one, and every point from there on
+ * (mergePoints stops at the first full one). Bounds are constants, so each
+ * is an index range.
  */
 async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Promise<Map<string, StoredPoint[]>> {
   const byAgent = new Map<string, StoredPoint[]>()
   if (fresh.size === 0) return byAgent
-  const parts = [...fresh].flatMap(([agentId, points]) => {
-    const minAt = dbTime(Math.min(...points.map((p) => p.at)))
-    const before = db.selectFrom('cost_price_points').selectAll().where('agent_id', '=', agentId).where('at', '<', minAt)
-      .orderBy('at', 'desc').orderBy('event_id', 'desc').limit(1)
-    const after = db.selectFrom('cost_price_points').selectAll().where('agent_id', '=', agentId).where('at', '>=', minAt)
-    // Both as derived tables: one row type for the union, and the LIMIT stays inside its part.
-    return [db.selectFrom(before.as('w')).selectAll(), db.selectFrom(after.as('w')).selectAll()]
-  })
-  const [first, ...rest] = parts
-  const rows = await rest.reduce((q, p) => q.unionAll(p), first!).execute()
+  const latest = db.selectFrom('cost_price_points').select(['agent_id', (eb) => eb.fn.max('at').as('at')])
+    .where('agent_id', 'in', [...fresh.keys()]).groupBy('agent_id').as('l')
+  const heads = await db.selectFrom('cost_price_points as p').innerJoin(latest, (j) => j.onRef('l.agent_id', '=', 'p.agent_id').onRef('l.at', '=', 'p.at'))
+    .selectAll('p').execute()
+  const earliest = new Map([...fresh].map(([agentId, points]) => [agentId, Math.min(...points.map((p) => p.at))]))
+  const late = [...new Set(heads.filter((r) => fromDbTime(r.at).getTime() >= earliest.get(r.agent_id)!).map((r) => r.agent_id))]
+  const rows = [...heads.filter((r) => !late.includes(r.agent_id)), ...await lateWindows(db, late.map((agentId) => ({ agentId, minAt: dbTime(earliest.get(agentId)!) })))]
   for (const r of rows) {
     const list = byAgent.get(r.agent_id) ?? []
     list.push({
@@ -96,6 +94,17 @@ async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Pr
   }
   for (const list of byAgent.values()) list.sort(comparePoints)
   return byAgent
+}
+
+async function lateWindows(db: Db, agents: readonly { agentId: string, minAt: string }[]) {
+  if (agents.length === 0) return []
+  // Derived tables: one row type for the union, and each LIMIT stays inside its part.
+  const before = agents.map(({ agentId, minAt }) => db.selectFrom(
+    db.selectFrom('cost_price_points').selectAll().where('agent_id', '=', agentId).where('at', '<', minAt)
+      .orderBy('at', 'desc').orderBy('event_id', 'desc').limit(1).as('w')).selectAll())
+  const after = db.selectFrom(db.selectFrom('cost_price_points').selectAll()
+    .where((eb) => eb.or(agents.map(({ agentId, minAt }) => eb.and([eb('agent_id', '=', agentId), eb('at', '>=', minAt)])))).as('w')).selectAll()
+  return before.reduce((q, p) => q.unionAll(p), after).execute()
 }
 
 // DECIMAL comes back padded ("0.034500"); the events carry canonical text.
