@@ -3,7 +3,7 @@
  * with the logger, timeouts and a graceful close on SIGTERM/SIGINT (finish
  * the current chunk, commit, leave the group, close the pool, exit 0).
  */
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { app } from './app.js'
 import { type Config, topicsOf } from './config.js'
@@ -20,9 +20,17 @@ export interface Running {
   close(): Promise<void>
 }
 
-export async function serve(config: Config, opts: { signals?: boolean } = {}): Promise<Running> {
+export interface ServeOptions {
+  /** Close on SIGTERM/SIGINT (default true; the demo handles signals itself). */
+  signals?: boolean
+  /** Log every request (default true). */
+  requestLogs?: boolean
+}
+
+export async function serve(config: Config, opts: ServeOptions = {}): Promise<Running> {
   const fastify = Fastify({
     logger: { level: config.LOG_LEVEL },
+    logController: new LogController({ disableRequestLogging: opts.requestLogs === false }),
     requestTimeout: 30_000,
     connectionTimeout: 10_000,
   })
