@@ -13,6 +13,7 @@ import { formatReport, verifySchema } from './db/verify.js'
 import { demo, ensureTopics, stopRequested } from './demo.js'
 import { runFleet } from './fleet.js'
 import { serve } from './server.js'
+import { checkBroker, describeDatabaseError, StartupError } from './startup-checks.js'
 
 const USAGE = `usage: spotfleet <command>
   migrate [up]              bring the database to the latest schema (creates the database if absent)
@@ -136,6 +137,7 @@ const fleetCommand: Command = async (args) => {
   const config = loadConfig()
   const stopping = stopRequested((m) => console.log(m))
   const kafka = new Kafka({ clientId: 'spotfleet-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
+  await checkBroker(config.KAFKA_BROKERS)
   await ensureTopics(kafka, topicsOf(config))
   const fleet = await runFleet({ kafka, topics: topicsOf(config), clientId: values['client-id'], ...fleetOptions, log: (m) => console.log(m) })
   console.log(`fleet running: ${fleetOptions.agents} agents of client ${values['client-id']}`)
@@ -156,8 +158,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(args)
   } catch (err) {
-    const known = err instanceof ConfigError || err instanceof MigrationError
-    console.error(known ? (err as Error).message : `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
+    const known = err instanceof ConfigError || err instanceof MigrationError || err instanceof StartupError
+    const line = known ? (err as Error).message : describeDatabaseError(err, process.env.DATABASE_URL ?? '')
+    console.error(line ?? `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
     return 1
   }
 }

@@ -20,6 +20,7 @@ import { ensureDatabase, migrateToLatest } from './db/migrate.js'
 import type { Topics } from './events/schemas.js'
 import { type FleetRates, runFleet } from './fleet.js'
 import { serve } from './server.js'
+import { checkBroker } from './startup-checks.js'
 
 export const DEMO_CLIENT_NAME = 'demo'
 const STOP_TIMEOUT_MS = 20_000
@@ -85,6 +86,7 @@ export function stopRequested(log: (m: string) => void): Promise<string> {
 export async function demo(config: Config, o: DemoOptions): Promise<void> {
   const log = (m: string) => console.log(m)
   const stopping = stopRequested(log)
+  await checkBroker(config.KAFKA_BROKERS)
   const server = createDb({ url: config.DATABASE_URL, database: '', connectionLimit: 1 })
   try { await ensureDatabase(server, databaseName(config.DATABASE_URL)) } finally { await server.destroy() }
   const db = createDb({ url: config.DATABASE_URL, connectionLimit: 2 })

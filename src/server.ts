@@ -12,6 +12,7 @@ import { createIngestConsumer } from './ingest/consumer.js'
 import { ingestionHandlers } from './ingest/handlers.js'
 import { createOutboxRelay } from './ingest/outbox-relay.js'
 import { Metrics } from './metrics.js'
+import { checkBroker, checkDatabase } from './startup-checks.js'
 
 export interface Running {
   port: number
@@ -36,6 +37,14 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   })
   const log = fastify.log
   const db = createDb({ url: config.DATABASE_URL })
+  // Refuse to start on a database that refuses, is not migrated, or without a broker: one line each.
+  try {
+    await checkDatabase(db, config.DATABASE_URL)
+    await checkBroker(config.KAFKA_BROKERS)
+  } catch (err) {
+    await db.destroy()
+    throw err
+  }
   const metrics = new Metrics()
   const kafka = new Kafka({
     clientId: config.KAFKA_CLIENT_ID,
