@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { submitAgentEvent } from '../../src/agent/agent.handler.js'
 import { newEvent } from '../../src/events/producer.js'
-import { applyBatch } from '../../src/ingest/apply-batch.js'
+import { applyBatch } from '../../src/log/apply-batch.js'
 import { buildApp } from '../helper-app.js'
 
 t.test('sync-status, config and replica bodies beyond their columns are 400s with the issues', async (t) => {
