@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
-import { submitAgentEvent } from '../../src/agent/agent.handler.js'
+import { submitInput } from '../../src/log/core.js'
 import type { Database } from '../../src/db/database.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
+import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
 import { EXAMPLES, example } from './fixtures/examples.js'
 
@@ -22,7 +22,7 @@ async function rows<T>(db: Kysely<Database>, query: string): Promise<T[]> {
 
 t.test('out-of-range values on the wire', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })
-  const handlers = ingestionHandlers()
+  const handlers = pipeline()
   const clientId = randomUUID()
   const agentId = randomUUID()
   let offset = 0
@@ -78,7 +78,7 @@ t.test('out-of-range values on the wire', async (t) => {
 
   await t.test('a termination reason longer than its column is cut, and the replica ends terminated', async (t) => {
     const replicaId = randomUUID()
-    const r0 = await submitAgentEvent(db, {
+    const r0 = await submitInput(db, {
       eventId: randomUUID(), type: 'user.replica_create_requested', version: 1, occurredAt: new Date().toISOString(),
       clientId, agentId, data: { replicaId, poolId: 'm5.large.us-east-1b' },
     }, handlers)
@@ -93,7 +93,7 @@ t.test('out-of-range values on the wire', async (t) => {
     t.equal(replica?.status, 'terminated')
     t.equal(replica?.termination_reason, reason.slice(0, 255))
 
-    const next = await submitAgentEvent(db, {
+    const next = await submitInput(db, {
       eventId: randomUUID(), type: 'user.replica_create_requested', version: 1, occurredAt: new Date().toISOString(),
       clientId, agentId, data: { replicaId: randomUUID(), poolId: 'm5.large.us-east-1c' },
     }, handlers)

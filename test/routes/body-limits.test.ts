@@ -3,7 +3,7 @@
 // with the zod issues, never a 500 from the database.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { submitAgentEvent } from '../../src/agent/agent.handler.js'
+import { submitInput } from '../../src/log/core.js'
 import { newEvent } from '../../src/events/producer.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
 import { buildApp } from '../helper-app.js'
@@ -21,7 +21,7 @@ t.test('sync-status, config and replica bodies beyond their columns are 400s wit
     topic: 'pricing-snapshots', partition: 0,
     messages: snaps.map((e, i) => ({ offset: String(i), key: null, value: Buffer.from(JSON.stringify(e)) })),
   }, handlers)
-  await submitAgentEvent(db, newEvent('agent.registered', {
+  await submitInput(db, newEvent('agent.registered', {
     clientId: client.id, agentId, data: {
       logicalAgentId: 'web-1', instanceId: 'i-primary', instanceType: 'm5.large', region: 'us-east-1', az: 'us-east-1a',
       mode: 'spot', hostname: 'ip-10-0-0-12', spotPrice: '0.0345', onDemandPrice: '0.096',
@@ -31,7 +31,7 @@ t.test('sync-status, config and replica bodies beyond their columns are 400s wit
   const created = await app.inject({ method: 'POST', url: `/api/agents/${agentId}/replicas`, headers, payload: { poolId: 'm5.large.us-east-1b' } })
   t.equal(created.statusCode, 201)
   const replicaId: string = created.json().id
-  t.match(await submitAgentEvent(db, newEvent('replica.launched', {
+  t.match(await submitInput(db, newEvent('replica.launched', {
     clientId: client.id, agentId, data: { replicaId, instanceId: 'i-replica', poolId: 'm5.large.us-east-1b', replicaType: 'manual', hourlyCost: '0.03' },
   }), handlers), { rejection: null })
   const url = `/api/agents/${agentId}/replicas/${replicaId}/sync-status`
