@@ -71,8 +71,9 @@
   }
   /** The body of a list route, or an empty state for a route the server lacks or refuses. */
   function listOrEmpty(section, r, what) {
-    if (r.status === 404 && r.body?.error === 'not_found') { empty(section, `${what}: not found for this token's client`); return null }
-    if (r.status === 404) { empty(section, `${what}: not available on this server yet`); return null }
+    // A route the server lacks answers "Route GET /… not found"; a row of another client is just not found.
+    if (r.status === 404 && /^Route /.test(r.body?.message ?? '')) { empty(section, `${what}: not available on this server yet`); return null }
+    if (r.status === 404) { empty(section, `${what}: not found for this token's client`); return null }
     if (r.status === 401 || r.status === 403) { empty(section, `${what}: this token may not read it`); return null }
     if (r.status !== 200) { empty(section, `${what}: error ${r.status}`); return null }
     const rows = Array.isArray(r.body) ? r.body : Array.isArray(r.body?.data) ? r.body.data : []
@@ -205,7 +206,8 @@
     const r = await api(`/api/client/instances/${encodeURIComponent(instance)}/price-history?days=7&interval=hour`)
     if (r.status !== 200 || !r.body || !Array.isArray(r.body.data)) {
       clear('price-chart')
-      empty('#prices-view', r.status === 404 ? 'price history: not available on this server yet' : `price history: error ${r.status}`)
+      const missing = r.status === 404 && /^Route /.test(r.body?.message ?? '')
+      empty('#prices-view', missing ? 'price history: not available on this server yet' : `price history: ${r.body?.message ?? `error ${r.status}`}`)
       return
     }
     const { data, pools = [] } = r.body

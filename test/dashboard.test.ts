@@ -73,8 +73,8 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
       const url = new URL(res.url()).pathname
       notFound.add(url)
       // A route the server lacks (Fastify's own 404), not a row that is not found.
-      const body = await res.json().catch(() => null) as { error?: string } | null
-      if (body?.error !== 'not_found') missing.add(url)
+      const body = await res.json().catch(() => null) as { message?: string } | null
+      if (/^Route /.test(body?.message ?? '')) missing.add(url)
     })
     page.on('console', (m) => {
       if (m.type() !== 'error') return
@@ -132,6 +132,33 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   await waitFor('the borrowed-id page answered', async () => /not found/.test(await borrowed.page.locator('#agents-view .empty').textContent() ?? ''), 30_000, 200)
   t.equal(await borrowed.page.locator('#agents tbody tr').count(), 0, 'another token with this client\'s id gets nothing')
   t.notMatch(await borrowed.page.content(), /web-1|i-0dash/)
+
+  // Until the read routes of the HTTP issue land, the charts are also drawn
+  // from responses of the shapes that issue specifies (only for the routes
+  // this server lacks), so the drawing code is tested now.
+  if (missing.size) {
+    const stub = await browser.newPage()
+    const hour = 3_600_000
+    const now = Math.floor(Date.now() / hour) * hour
+    const history = {
+      data: Array.from({ length: 48 }, (_, i) => ({ time: new Date(now - (47 - i) * hour).toISOString(), onDemand: 0.096, pool_a: 0.031 + i * 0.0001, pool_b: 0.034 })),
+      pools: [{ id: POOLS[0], name: POOLS[0], az: 'us-east-1a', key: 'pool_a' }, { id: POOLS[1], name: POOLS[1], az: 'us-east-1b', key: 'pool_b' }], onDemandPrice: 0.096,
+    }
+    const savings = Array.from({ length: 7 }, (_, i) => ({ name: new Date(now - (6 - i) * 24 * hour).toISOString().slice(0, 10), savings: 1.2 + i / 10, onDemandCost: 2.3, modelCost: 1.1 - i / 10 }))
+    const fixtures: [RegExp, unknown][] = [[/\/price-history$/, history], [/\/savings$/, savings]]
+    await stub.route('**/api/**', async (route) => {
+      const url = new URL(route.request().url()).pathname
+      const hit = [...missing].includes(url) ? fixtures.find(([re]) => re.test(url)) : undefined
+      if (hit) await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(hit[1]) })
+      else await route.continue()
+    })
+    await stub.goto(`${address}/#client=${client.id}&token=${client.token}`)
+    for (const chart of ['price-chart', 'savings-chart']) {
+      const points = await waitFor(`${chart} drawn from issue-10 shapes`, async () => Number(await stub.locator(`#${chart}`).getAttribute('data-points')), 30_000, 200)
+      t.ok(points > 0 && await stub.locator(`#${chart} canvas`).count(), `${chart} draws the issue's response shape (${points} points)`)
+    }
+    await stub.close()
+  }
 
   // The service goes away: the page says so.
   await app.close()
