@@ -122,9 +122,18 @@ guard_started_kafka() {
 run_child() {
   "$@" <&0 &
   local child=$!
-  trap 'kill -TERM "$child" 2>/dev/null' TERM
-  trap 'kill -INT "$child" 2>/dev/null' INT
-  trap 'kill -HUP "$child" 2>/dev/null' HUP
+  # A command that has not stopped 30 s after the first signal is killed: a
+  # shutdown that hangs (say, on a terminal that is gone) must not outlive us.
+  local deadline=
+  pass_on() {
+    kill "-$1" "$child" 2>/dev/null
+    [ -n "$deadline" ] || { (trap '' INT TERM HUP
+      for _ in $(seq 30); do kill -0 "$child" 2>/dev/null || exit 0; sleep 1; done
+      kill -KILL "$child" 2>/dev/null) 9>&- & deadline=$!; }
+  }
+  trap 'pass_on TERM' TERM
+  trap 'pass_on INT' INT
+  trap 'pass_on HUP' HUP
   # A parent that dies without signalling us (npm killed with SIGKILL) is
   # noticed by polling: we are re-parented, and the command is told to stop.
   local parent=$PPID
