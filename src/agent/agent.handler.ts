@@ -1,29 +1,36 @@
 /**
  * The transactional shell around the agent rules: an EventHandler that, for
- * one batch, locks the batch's agents with one SELECT ... FOR UPDATE, loads
- * their live replicas, the replicas the events name and their recent signals,
- * folds decide/evolve in memory per agent in event order, then writes agents,
- * replicas, interruption and switch rows back with one statement per table,
+ * one batch, locks the batch's agents once (agent_locks, registered or not),
+ * loads their live replicas, the replicas the events name, their recent
+ * signals and, where a registration arrives, their parked inputs; folds
+ * decide/evolve in memory per agent in event order (a registration's
+ * released inputs right after it), then writes agents, replicas,
+ * interruption, switch and parking rows back with one statement per table,
  * and emits decisions, commands and rejections through the batch context.
  *
  * HTTP commands go through the same code: see submitAgentEvent.
  */
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
-import type { Database, NewInstanceSwitch, NewSpotInterruptionEvent } from '../db/database.js'
-import { toDbTime } from '../db/time.js'
+import type { AgentParkedEventRow, AgentRow, Database, NewInstanceSwitch, NewSpotInterruptionEvent } from '../db/database.js'
+import { isoFromDb, toDbTime } from '../db/time.js'
+import { parseEventObject } from '../events/parse.js'
 import type { EventType, SpotEvent } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import { applyEvents } from '../ingest/apply-batch.js'
 import type { BatchContext, CommandEvent, EventHandler } from '../ingest/pipeline.js'
 import { lockForHandlers } from '../ingest/pipeline.js'
-import { AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES } from './agent.events.js'
 import {
-  type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide, rejection,
+  AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES, UserRequestSchema,
+} from './agent.events.js'
+import {
+  type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide,
+  initialAgentState, isParked, rejection, releasedBy,
 } from './agent.rules.js'
 import {
-  type PoolCandidate, type ReplicaWrite, agentFromRow, appendToLog, ensureAgents, insertInterruptions, insertSwitches,
-  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, recordFailoverCompletions, replicaFromRow, saveAgents, saveReplicas,
+  type PoolCandidate, type ReplicaWrite, agentFromRow, appendToLog, deleteParked, insertInterruptions, insertParked, insertSwitches,
+  loadParked, loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, recordFailoverCompletions, replicaFromRow, saveAgents,
+  saveReplicas,
 } from './agent.repository.js'
 
 export interface AgentHandlerOptions {
@@ -37,13 +44,14 @@ export interface AgentHandlerOptions {
 // road (event_log, handlers, context), so they are widened here, in one place.
 const asPipelineEvent = (e: AgentInput) => e as unknown as SpotEvent
 export const AGENT_HANDLED_TYPES = new Set<string>([...AGENT_WIRE_TYPES, ...USER_REQUEST_TYPES]) as ReadonlySet<string> as ReadonlySet<EventType>
+const isAgentInput = (e: SpotEvent): e is SpotEvent & AgentInput => AGENT_HANDLED_TYPES.has(e.type)
 
 export function agentHandler(opts: AgentHandlerOptions): EventHandler {
   return {
     name: 'agent-rules',
     handles: AGENT_HANDLED_TYPES,
     apply: (trx, events, ctx) => applyAgentEvents(trx, events as readonly SpotEvent[] as unknown as readonly AgentInput[], ctx, opts),
-    lock: async (trx, events) => { await lockBatchAgents(trx, groupByAgent(events as readonly SpotEvent[] as unknown as readonly AgentInput[])) },
+    lock: async (trx, events) => { await lockBatchAgents(trx, [...new Set(events.map((e) => e.agentId))]) },
   }
 }
 
@@ -77,12 +85,13 @@ function instanceTypes(states: readonly AgentState[], events: readonly AgentInpu
 export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], ctx: BatchContext, opts: AgentHandlerOptions): Promise<void> {
   if (events.length === 0) return
   const byAgent = groupByAgent(events)
-  const { states, owner, choosePool } = await loadBatchState(trx, byAgent)
+  const { states, owner, choosePool, parkedBodies } = await loadBatchState(trx, byAgent)
 
-  const out = new Writes()
+  const out = new Writes(parkedBodies)
   for (const before of states) {
     let state = before
-    for (const e of byAgent.get(state.agentId) ?? []) {
+    const queue = [...byAgent.get(state.agentId) ?? []]
+    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
       const env = ruleEnv(opts, choosePool)
       const named = replicaIdOf(e)
       const outcome = named !== null && owner.has(named) && owner.get(named) !== state.agentId
@@ -91,6 +100,8 @@ export async function applyAgentEvents(trx: Transaction<Database>, events: reado
       out.collect(state, e, outcome)
       emit(ctx, e, outcome)
       state = applyOutcome(state, e, outcome)
+      // A registration releases the agent's parked inputs: applied next, in the same transaction, before the rest of the batch.
+      queue.unshift(...out.release(releasedBy(outcome)))
     }
     out.changed(before, state)
   }
@@ -104,36 +115,64 @@ function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> 
 }
 
 /**
- * Creates and locks the agents' rows. Also run (as the handler's lock hook)
- * before the inputs are appended to event_log: the log order of an agent's
+ * The agents rows read under lock, per transaction. The lock hook runs
+ * before the inputs are appended to event_log (the log order of an agent's
  * inputs must be the order in which transactions held its lock, or a replay
- * would fold two concurrent transactions' inputs in the wrong order.
+ * would fold two concurrent transactions' inputs in the wrong order); apply
+ * then reuses what it read instead of locking again.
  */
-async function lockBatchAgents(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
-  const agentIds = [...byAgent.keys()]
-  // Rows are created and locked in id order, so two transactions never wait on each other in a cycle.
-  await ensureAgents(trx, [...agentIds].sort().map((id) => ({ id, clientId: byAgent.get(id)![0]!.clientId })))
-  return lockAgents(trx, agentIds)
+const lockedRows = new WeakMap<Transaction<Database>, Map<string, AgentRow | null>>()
+
+async function lockBatchAgents(trx: Transaction<Database>, agentIds: readonly string[]): Promise<Map<string, AgentRow | null>> {
+  const held = lockedRows.get(trx) ?? new Map<string, AgentRow | null>()
+  lockedRows.set(trx, held)
+  const missing = agentIds.filter((id) => !held.has(id))
+  if (missing.length > 0) {
+    const rows = await lockAgents(trx, missing)
+    for (const id of missing) held.set(id, rows.find((r) => r.id === id) ?? null)
+  }
+  return held
 }
 
-/** Locks the batch's agents (again: a no-op when the lock hook ran) and loads what the rules read: one statement per table. */
+/** Loads what the rules read, one statement per table: agents (locked once per transaction), replicas, recent signals, parked inputs, pools. */
 async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
   const agentIds = [...byAgent.keys()]
   const events = [...byAgent.values()].flat()
-  const rows = await lockBatchAgents(trx, byAgent)
+  const rows = await lockBatchAgents(trx, agentIds)
+  const registered = agentIds.filter((id) => rows.get(id))
+  // Parked inputs matter only where a registration arrives.
+  const registering = agentIds.filter((id) => !rows.get(id) && byAgent.get(id)!.some((e) => e.type === 'agent.registered'))
   const named = [...new Set(events.map(replicaIdOf).filter((x): x is string => x !== null))]
-  const replicaRows = await loadReplicas(trx, agentIds, named)
-  const signals = await loadRecentSignals(trx, agentIds)
+  const replicaRows = await loadReplicas(trx, registered, named)
+  const signals = await loadRecentSignals(trx, registered)
+  const parkedRows = await loadParked(trx, registering)
   const replicasOf = new Map<string, ReplicaState[]>()
   for (const r of replicaRows) replicasOf.set(r.agent_id, [...replicasOf.get(r.agent_id) ?? [], replicaFromRow(r)])
-  const loaded = new Map(rows.map((a) => [a.id, agentFromRow(a, replicasOf.get(a.id) ?? [], signals.get(a.id) ?? [])]))
+  const parkedBodies = new Map<string, AgentInput>()
+  for (const p of parkedRows) parkedBodies.set(p.event_id, parkedInput(p))
   // Folded in order of appearance, so the log reads like the batch.
-  const states = agentIds.map((id) => loaded.get(id)!)
+  const states = agentIds.map((id) => {
+    const row = rows.get(id)
+    if (row) return agentFromRow(row, replicasOf.get(id) ?? [], signals.get(id) ?? [])
+    const parked = parkedRows.filter((p) => p.agent_id === id).map((p) => ({ eventId: p.event_id, occurredAt: isoFromDb(p.occurred_at)! }))
+    return { ...initialAgentState(id, byAgent.get(id)![0]!.clientId), parked }
+  })
   return {
     states,
+    parkedBodies,
     owner: new Map(replicaRows.map((r) => [r.id, r.agent_id])),
     choosePool: poolChooser(await loadPoolCandidates(trx, instanceTypes(states, events))),
   }
+}
+
+/** A parked row back to the input it was: it passed the wire schema (or the user-request schema) when it arrived. */
+function parkedInput(p: AgentParkedEventRow): AgentInput {
+  const json: unknown = JSON.parse(p.payload)
+  const user = UserRequestSchema.safeParse(json)
+  if (user.success) return user.data
+  const r = parseEventObject(json)
+  if (!r.ok || !isAgentInput(r.event)) throw new Error(`parked event ${p.event_id} no longer parses: ${r.ok ? r.event.type : r.reason}`)
+  return r.event
 }
 
 function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): RuleEnv {
@@ -162,9 +201,16 @@ class Writes {
   private readonly interruptions: NewSpotInterruptionEvent[] = []
   private readonly switches: NewInstanceSwitch[] = []
   private readonly completions: { replicaId: string, at: string }[] = []
+  /** Parked in this batch and not released in it: rows to insert. */
+  private readonly parked = new Map<string, AgentInput>()
+  /** Parked rows of earlier batches that a registration released. */
+  private readonly unparked: string[] = []
+
+  constructor(private readonly parkedBefore: ReadonlyMap<string, AgentInput>) {}
 
   collect(s: AgentState, e: AgentInput, outcome: Outcome): void {
-    if (outcome.rejection !== undefined) return
+    if (isParked(outcome)) this.parked.set(e.eventId, e)
+    if (outcome.rejection !== undefined || isParked(outcome)) return
     if (e.type === 'replica.promoted') this.completions.push({ replicaId: e.data.replicaId, at: e.occurredAt })
     if (e.type === 'agent.instance_switched') {
       const d = e.data
@@ -178,6 +224,18 @@ class Writes {
     for (const d of outcome.decisions) this.decision(s, d)
   }
 
+  /** The inputs a registration released, in its order; they leave the parking table. */
+  release(ids: readonly string[]): AgentInput[] {
+    const out: AgentInput[] = []
+    for (const id of ids) {
+      const e = this.parked.get(id) ?? this.parkedBefore.get(id)
+      if (!e) throw new Error(`released input ${id} is not parked`)
+      if (!this.parked.delete(id)) this.unparked.push(id)
+      out.push(e)
+    }
+    return out
+  }
+
   private decision(s: AgentState, d: DecisionEvent): void {
     if (d.type === 'decision.signal_recorded') {
       const x = d.data
@@ -187,7 +245,7 @@ class Writes {
         termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
         // NULL until the agent reports the replica promoted (recordFailoverCompletions).
         replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
-        success: x.success ? 1 : 0, error_message: x.error,
+        success: x.success ? 1 : 0, error_message: x.error, clock_skew_ms: x.clockSkewMs,
       })
     } else if (d.type === 'decision.failover_executed' || d.type === 'decision.replica_promoted') {
       const x = d.data
@@ -202,8 +260,9 @@ class Writes {
     }
   }
 
-  /** Queues the agent row and the replicas that differ from what was loaded. */
+  /** Queues the agent row (registered agents only) and the replicas that differ from what was loaded. */
   changed(before: AgentState, after: AgentState): void {
+    if (!after.registered) return
     const { replicas: rb, ...ab } = before
     const { replicas: ra, ...aa } = after
     if (JSON.stringify(ab) !== JSON.stringify(aa)) this.agents.push(after)
@@ -218,6 +277,11 @@ class Writes {
     await insertInterruptions(trx, this.interruptions)
     await insertSwitches(trx, this.switches)
     await recordFailoverCompletions(trx, this.completions)
+    await insertParked(trx, [...this.parked.values()].map((e) => ({
+      event_id: e.eventId, agent_id: e.agentId, client_id: e.clientId, type: e.type,
+      occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e),
+    })))
+    await deleteParked(trx, this.unparked)
   }
 }
 

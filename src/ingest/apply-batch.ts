@@ -103,7 +103,8 @@ class Collector implements BatchContext {
 export async function applyEvents(trx: Transaction<Database>, events: readonly SpotEvent[], handlers: readonly EventHandler[]): Promise<Collector> {
   const out = new Collector()
   for (const h of handlers) {
-    const mine = events.filter((e) => h.handles.has(e.type))
+    // A rejected input goes no further: the later handlers (projections) see accepted inputs only.
+    const mine = events.filter((e) => h.handles.has(e.type) && !out.rejected.has(e.eventId))
     if (mine.length > 0) await h.apply(trx, mine, out)
   }
   await insertChunked(out.decisions, (c) => trx.insertInto('event_log').values(c).execute())
