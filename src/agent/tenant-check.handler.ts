@@ -7,7 +7,7 @@
  * after the agent rules, so a registration in the same batch counts.
  */
 import type { EventType } from '../events/schemas.js'
-import type { EventHandler } from '../ingest/pipeline.js'
+import type { EventHandler } from '../log/pipeline.js'
 
 export const tenantCheckHandler: EventHandler = {
   name: 'tenant-check',

@@ -18,10 +18,10 @@ import { agentHandler } from '../../src/agent/agent.handler.js'
 import {
   type AgentState, type RuleEnv, applyOutcome, decide, initialAgentState, isLive, releasedBy, replay,
 } from '../../src/agent/agent.rules.js'
-import type { CommandEvent } from '../../src/ingest/pipeline.js'
+import type { CommandEvent } from '../../src/log/pipeline.js'
 import { tenantCheckHandler } from '../../src/agent/tenant-check.handler.js'
 import type { Database } from '../../src/db/database.js'
-import { applyBatch } from '../../src/ingest/apply-batch.js'
+import { applyBatch } from '../../src/log/apply-batch.js'
 import { freshDatabase } from '../helper-db.js'
 import { type History, POOLS, historyArb, interleave, materialise, noticeKey } from './fixtures/histories.js'
 import { propertySeed } from './fixtures/random.js'
