@@ -115,30 +115,58 @@ function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> 
 }
 
 /**
- * The agents rows read under lock, per transaction. The lock hook runs
- * before the inputs are appended to event_log (the log order of an agent's
- * inputs must be the order in which transactions held its lock, or a replay
- * would fold two concurrent transactions' inputs in the wrong order); apply
- * then reuses what it read instead of locking again.
+ * Agent locks held per transaction, with the rows read when they were taken.
+ * The lock hook runs before the inputs are appended to event_log (the log
+ * order of an agent's inputs must be the order in which transactions held
+ * its lock, or a replay would fold two concurrent transactions' inputs in the
+ * wrong order); apply then uses what the hook read instead of locking again.
+ * A read is used once: a second apply in the same transaction reads the rows
+ * the first one wrote.
  */
-const lockedRows = new WeakMap<Transaction<Database>, Map<string, AgentRow | null>>()
+const held = new WeakMap<Transaction<Database>, { locked: Set<string>, fresh: Map<string, AgentRow | null> }>()
 
-async function lockBatchAgents(trx: Transaction<Database>, agentIds: readonly string[]): Promise<Map<string, AgentRow | null>> {
-  const held = lockedRows.get(trx) ?? new Map<string, AgentRow | null>()
-  lockedRows.set(trx, held)
-  const missing = agentIds.filter((id) => !held.has(id))
-  if (missing.length > 0) {
-    const rows = await lockAgents(trx, missing)
-    for (const id of missing) held.set(id, rows.find((r) => r.id === id) ?? null)
+async function lockBatchAgents(trx: Transaction<Database>, agentIds: readonly string[]): Promise<void> {
+  const h = held.get(trx) ?? { locked: new Set<string>(), fresh: new Map<string, AgentRow | null>() }
+  held.set(trx, h)
+  const missing = agentIds.filter((id) => !h.locked.has(id))
+  if (missing.length === 0) return
+  const rows = await lockAgents(trx, missing)
+  for (const id of missing) {
+    h.locked.add(id)
+    h.fresh.set(id, rows.find((r) => r.id === id) ?? null)
   }
-  return held
+}
+
+/** The agents' rows under their locks: the lock hook's read if unused, else locked (or, when held, read) now. */
+async function agentRows(trx: Transaction<Database>, agentIds: readonly string[]): Promise<Map<string, AgentRow | null>> {
+  const h = held.get(trx)
+  const out = new Map<string, AgentRow | null>()
+  const unread: string[] = []
+  for (const id of agentIds) {
+    if (h?.fresh.has(id)) {
+      out.set(id, h.fresh.get(id)!)
+      h.fresh.delete(id)
+    } else if (h?.locked.has(id)) {
+      unread.push(id)
+    }
+  }
+  if (unread.length > 0) {
+    const rows = await trx.selectFrom('agents').selectAll().where('id', 'in', unread).execute()
+    for (const id of unread) out.set(id, rows.find((r) => r.id === id) ?? null)
+  }
+  const unlocked = agentIds.filter((id) => !out.has(id))
+  if (unlocked.length > 0) {
+    await lockBatchAgents(trx, unlocked)
+    return new Map([...out, ...await agentRows(trx, unlocked)])
+  }
+  return out
 }
 
 /** Loads what the rules read, one statement per table: agents (locked once per transaction), replicas, recent signals, parked inputs, pools. */
 async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
   const agentIds = [...byAgent.keys()]
   const events = [...byAgent.values()].flat()
-  const rows = await lockBatchAgents(trx, agentIds)
+  const rows = await agentRows(trx, agentIds)
   const registered = agentIds.filter((id) => rows.get(id))
   // Parked inputs matter only where a registration arrives.
   const registering = agentIds.filter((id) => !rows.get(id) && byAgent.get(id)!.some((e) => e.type === 'agent.registered'))

@@ -29,7 +29,7 @@ import { propertySeed } from './fixtures/random.js'
 const seed = propertySeed()
 const SEED_NOTE = `PROPERTY_SEED=${seed}`
 const PURE_RUNS = Number(process.env.PROPERTY_RUNS ?? 300)
-const DB_RUNS = Number(process.env.PROPERTY_DB_RUNS ?? 25)
+const DB_RUNS = Number(process.env.PROPERTY_DB_RUNS ?? 15)
 const NOW = new Date('2026-11-24T18:00:00.000Z')
 const START = NOW.getTime() - 3_600_000
 // 'ignore': a rebalance never requests a replica the (non-adaptive) history could not report on.
