@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './db/database.js'
 import { errorHandler } from './errors.js'
-import type { EventHandler } from './log/pipeline.js'
+import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
 import { clientAuth } from './plugins/auth.js'
 import { agentRoutes } from './routes/agents.js'
@@ -18,8 +18,8 @@ export interface AppDeps {
   db: Kysely<Database>
   metrics: Metrics
   consumerReady: () => boolean
-  /** The handlers HTTP commands go through: the same ones the consumer applies (ingestionHandlers). */
-  handlers: readonly EventHandler[]
+  /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
+  pipeline: Pipeline
 }
 
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -37,7 +37,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
 
   await fastify.register(async (api) => {
     clientAuth(api, deps.db)
-    const commands = { db: deps.db, handlers: deps.handlers }
+    const commands = { db: deps.db, pipeline: deps.pipeline }
     await api.register(agentRoutes, commands)
     await api.register(replicaRoutes, commands)
   })

@@ -8,8 +8,8 @@ import type { Test } from 'tap'
 import { app as appPlugin } from '../src/app.js'
 import { createClient } from '../src/clients/client.repository.js'
 import type { Database } from '../src/db/database.js'
-import type { EventHandler } from '../src/log/pipeline.js'
-import { ingestionHandlers } from '../src/ingest/handlers.js'
+import type { Pipeline } from '../src/log/core.js'
+import { pipeline } from '../src/wiring.js'
 import { Metrics } from '../src/metrics.js'
 import { freshDatabase } from './helper-db.js'
 
@@ -17,14 +17,14 @@ export interface TestApp {
   app: FastifyInstance
   db: Kysely<Database>
   client: { id: string, token: string }
-  handlers: readonly EventHandler[]
+  handlers: Pipeline
 }
 
-export async function buildApp(t: Test, opts: { handlers?: readonly EventHandler[], consumerReady?: () => boolean } = {}): Promise<TestApp> {
+export async function buildApp(t: Test, opts: { handlers?: Pipeline, consumerReady?: () => boolean } = {}): Promise<TestApp> {
   const { db } = await freshDatabase(t, { migrate: true })
-  const handlers = opts.handlers ?? ingestionHandlers()
+  const handlers = opts.handlers ?? pipeline()
   const app = Fastify({ logger: false })
-  await app.register(appPlugin, { db, metrics: new Metrics(), consumerReady: opts.consumerReady ?? (() => true), handlers })
+  await app.register(appPlugin, { db, metrics: new Metrics(), consumerReady: opts.consumerReady ?? (() => true), pipeline: handlers })
   await app.ready()
   t.teardown(() => app.close())
   const client = await createClient(db, 'test client')

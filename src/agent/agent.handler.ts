@@ -1,36 +1,33 @@
 /**
- * The transactional shell around the agent rules: an EventHandler that, for
- * one batch, locks the batch's agents once (agent_locks, registered or not),
+ * The transactional shell around the agent rules: the agent decider. For one
+ * batch it locks the batch's agents once (agent_locks, registered or not),
  * loads their live replicas, the replicas the events name, their recent
  * signals and, where a registration arrives, their parked inputs; folds
- * decide/evolve in memory per agent in event order (a registration's
- * released inputs right after it), then writes agents, replicas,
- * interruption, switch and parking rows back with one statement per table,
- * and emits decisions, commands and rejections through the batch context.
+ * decide/evolve in memory per agent in event order (a registration's released
+ * inputs right after it), writes agents, replicas and parking rows back with
+ * one statement per table, and returns each input's decisions, commands,
+ * rejection, hold or releases as values. The rows the decisions imply
+ * elsewhere (interruptions, switches) are projections (src/projections/).
  *
- * HTTP commands go through the same code: see submitAgentEvent.
+ * HTTP commands go through the same code (src/log/core.ts submitInput).
  */
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
-import type { AgentParkedEventRow, AgentRow, Database, NewInstanceSwitch, NewSpotInterruptionEvent } from '../db/database.js'
+import type { Transaction } from 'kysely'
+import type { AgentParkedEventRow, AgentRow, Database } from '../db/database.js'
 import { isoFromDb, toDbTime } from '../db/time.js'
 import { parseEventObject } from '../events/parse.js'
-import type { EventType, SpotEvent } from '../events/schemas.js'
-import { parsePoolId } from '../events/schemas.js'
-import { applyEvents } from '../log/apply-batch.js'
-import type { BatchContext, CommandEvent, EventHandler } from '../log/pipeline.js'
-import { lockForHandlers } from '../log/pipeline.js'
+import { type SpotEvent, parsePoolId } from '../events/schemas.js'
+import type { Decider, Verdict } from '../log/decider.js'
 import {
-  AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES, UserRequestSchema,
+  AGENT_WIRE_TYPES, type AgentInput, type AgentInputType, type AgentWireEvent, USER_REQUEST_TYPES, UserRequestSchema,
 } from './agent.events.js'
 import {
-  type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide,
+  type AgentState, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide,
   initialAgentState, isParked, rejection, releasedBy,
 } from './agent.rules.js'
 import {
-  type PoolCandidate, type ReplicaWrite, agentFromRow, appendToLog, deleteParked, insertInterruptions, insertParked, insertSwitches,
-  loadParked, loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, recordFailoverCompletions, replicaFromRow, saveAgents,
-  saveReplicas,
+  type PoolCandidate, type ReplicaWrite, agentFromRow, deleteParked, insertParked, loadParked,
+  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
 } from './agent.repository.js'
 
 export interface AgentHandlerOptions {
@@ -40,18 +37,14 @@ export interface AgentHandlerOptions {
   newId?: () => string
 }
 
-// The pipeline's types name wire events only; user requests travel the same
-// road (event_log, handlers, context), so they are widened here, in one place.
-const asPipelineEvent = (e: AgentInput) => e as unknown as SpotEvent
-export const AGENT_HANDLED_TYPES = new Set<string>([...AGENT_WIRE_TYPES, ...USER_REQUEST_TYPES]) as ReadonlySet<string> as ReadonlySet<EventType>
-const isAgentInput = (e: SpotEvent): e is SpotEvent & AgentInput => AGENT_HANDLED_TYPES.has(e.type)
+export const AGENT_HANDLED_TYPES: readonly AgentInputType[] = [...AGENT_WIRE_TYPES, ...USER_REQUEST_TYPES]
 
-export function agentHandler(opts: AgentHandlerOptions): EventHandler {
+export function agentDecider(opts: AgentHandlerOptions): Decider<AgentInputType> {
   return {
     name: 'agent-rules',
     handles: AGENT_HANDLED_TYPES,
-    apply: (trx, events, ctx) => applyAgentEvents(trx, events as readonly SpotEvent[] as unknown as readonly AgentInput[], ctx, opts),
-    lock: async (trx, events) => { await lockBatchAgents(trx, [...new Set(events.map((e) => e.agentId))]) },
+    decide: (trx, inputs) => applyAgentEvents(trx, inputs, opts),
+    lock: async (trx, inputs) => { await lockBatchAgents(trx, [...new Set(inputs.map((e) => e.agentId))]) },
   }
 }
 
@@ -82,30 +75,32 @@ function instanceTypes(states: readonly AgentState[], events: readonly AgentInpu
   return [...types]
 }
 
-export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], ctx: BatchContext, opts: AgentHandlerOptions): Promise<void> {
-  if (events.length === 0) return
+export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], opts: AgentHandlerOptions): Promise<Map<string, Verdict>> {
+  const verdicts = new Map<string, Verdict>()
+  if (events.length === 0) return verdicts
   const byAgent = groupByAgent(events)
   const { states, owner, choosePool, parkedBodies } = await loadBatchState(trx, byAgent)
 
   const out = new Writes(parkedBodies)
   for (const before of states) {
     let state = before
-    const queue = [...byAgent.get(state.agentId) ?? []]
-    for (let e = queue.shift(); e !== undefined; e = queue.shift()) {
+    const step = (e: AgentInput): Verdict => {
       const env = ruleEnv(opts, choosePool)
       const named = replicaIdOf(e)
       const outcome = named !== null && owner.has(named) && owner.get(named) !== state.agentId
         ? rejection(e, `replica ${named} belongs to another agent`, env)
         : decide(e, state, env)
-      out.collect(state, e, outcome)
-      emit(ctx, e, outcome)
+      if (isParked(outcome)) out.park(e)
       state = applyOutcome(state, e, outcome)
-      // A registration releases the agent's parked inputs: applied next, in the same transaction, before the rest of the batch.
-      queue.unshift(...out.release(releasedBy(outcome)))
+      // A registration releases the agent's parked inputs: applied right after it, in the same transaction.
+      const released = out.release(releasedBy(outcome)).map((p) => ({ event: p, verdict: step(p) }))
+      return { ...outcome, held: isParked(outcome), released }
     }
+    for (const e of byAgent.get(state.agentId) ?? []) verdicts.set(e.eventId, step(e))
     out.changed(before, state)
   }
   await out.flush(trx)
+  return verdicts
 }
 
 function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> {
@@ -119,8 +114,8 @@ function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> 
  * The lock hook runs before the inputs are appended to event_log (the log
  * order of an agent's inputs must be the order in which transactions held
  * its lock, or a replay would fold two concurrent transactions' inputs in the
- * wrong order); apply then uses what the hook read instead of locking again.
- * A read is used once: a second apply in the same transaction reads the rows
+ * wrong order); decide then uses what the hook read instead of locking again.
+ * A read is used once: a second decide in the same transaction reads the rows
  * the first one wrote.
  */
 const held = new WeakMap<Transaction<Database>, { locked: Set<string>, fresh: Map<string, AgentRow | null> }>()
@@ -193,13 +188,15 @@ async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<s
   }
 }
 
+const isAgentWireEvent = (e: SpotEvent): e is AgentWireEvent => (AGENT_WIRE_TYPES as readonly string[]).includes(e.type)
+
 /** A parked row back to the input it was: it passed the wire schema (or the user-request schema) when it arrived. */
 function parkedInput(p: AgentParkedEventRow): AgentInput {
   const json: unknown = JSON.parse(p.payload)
   const user = UserRequestSchema.safeParse(json)
   if (user.success) return user.data
   const r = parseEventObject(json)
-  if (!r.ok || !isAgentInput(r.event)) throw new Error(`parked event ${p.event_id} no longer parses: ${r.ok ? r.event.type : r.reason}`)
+  if (!r.ok || !isAgentWireEvent(r.event)) throw new Error(`parked event ${p.event_id} is no longer an agent input: ${r.ok ? r.event.type : r.reason}`)
   return r.event
 }
 
@@ -210,25 +207,10 @@ function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): 
   }
 }
 
-function emit(ctx: BatchContext, e: AgentInput, outcome: Outcome): void {
-  const cause = asPipelineEvent(e)
-  for (const d of outcome.decisions) {
-    ctx.decision({
-      eventId: d.eventId, type: d.type, clientId: d.clientId, agentId: d.agentId, occurredAt: d.occurredAt,
-      payload: d, causeEventId: d.causeEventId,
-    })
-  }
-  for (const c of outcome.commands) ctx.command(c, cause)
-  if (outcome.rejection !== undefined) ctx.reject(cause, outcome.rejection)
-}
-
 /** Row changes gathered while folding, written once per batch. */
 class Writes {
   private readonly agents: AgentState[] = []
   private readonly replicas: ReplicaWrite[] = []
-  private readonly interruptions: NewSpotInterruptionEvent[] = []
-  private readonly switches: NewInstanceSwitch[] = []
-  private readonly completions: { replicaId: string, at: string }[] = []
   /** Parked in this batch and not released in it: rows to insert. */
   private readonly parked = new Map<string, AgentInput>()
   /** Parked rows of earlier batches that a registration released. */
@@ -236,56 +218,16 @@ class Writes {
 
   constructor(private readonly parkedBefore: ReadonlyMap<string, AgentInput>) {}
 
-  collect(s: AgentState, e: AgentInput, outcome: Outcome): void {
-    if (isParked(outcome)) this.parked.set(e.eventId, e)
-    if (outcome.rejection !== undefined || isParked(outcome)) return
-    if (e.type === 'replica.promoted') this.completions.push({ replicaId: e.data.replicaId, at: e.occurredAt })
-    if (e.type === 'agent.instance_switched') {
-      const d = e.data
-      this.switches.push({
-        event_id: e.eventId, client_id: s.clientId, agent_id: s.agentId, old_instance_id: d.oldInstanceId,
-        new_instance_id: d.newInstanceId, old_pool_id: d.oldPoolId, new_pool_id: d.newPoolId, old_mode: s.mode,
-        new_mode: s.mode, on_demand_price: d.onDemandPrice, old_spot_price: d.oldSpotPrice, new_spot_price: d.newSpotPrice,
-        event_trigger: d.trigger, reason: d.trigger, switched_at: toDbTime(e.occurredAt),
-      })
-    }
-    for (const d of outcome.decisions) this.decision(s, d)
-  }
+  park(e: AgentInput): void { this.parked.set(e.eventId, e) }
 
   /** The inputs a registration released, in its order; they leave the parking table. */
   release(ids: readonly string[]): AgentInput[] {
-    const out: AgentInput[] = []
-    for (const id of ids) {
+    return ids.map((id) => {
       const e = this.parked.get(id) ?? this.parkedBefore.get(id)
       if (!e) throw new Error(`released input ${id} is not parked`)
       if (!this.parked.delete(id)) this.unparked.push(id)
-      out.push(e)
-    }
-    return out
-  }
-
-  private decision(s: AgentState, d: DecisionEvent): void {
-    if (d.type === 'decision.signal_recorded') {
-      const x = d.data
-      this.interruptions.push({
-        event_id: d.causeEventId, client_id: s.clientId, agent_id: s.agentId, instance_id: x.instanceId, pool_id: x.poolId,
-        signal_type: x.signalType, detected_at: toDbTime(x.detectedAt),
-        termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
-        // NULL until the agent reports the replica promoted (recordFailoverCompletions).
-        replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
-        success: x.success ? 1 : 0, error_message: x.error, clock_skew_ms: x.clockSkewMs,
-      })
-    } else if (d.type === 'decision.failover_executed' || d.type === 'decision.replica_promoted') {
-      const x = d.data
-      const failover = d.type === 'decision.failover_executed'
-      this.switches.push({
-        event_id: d.eventId, client_id: s.clientId, agent_id: s.agentId, old_instance_id: x.oldInstanceId,
-        new_instance_id: x.newInstanceId, old_pool_id: x.oldPoolId, new_pool_id: x.newPoolId, old_mode: s.mode,
-        new_mode: s.mode, on_demand_price: x.onDemandPrice, old_spot_price: x.oldSpotPrice, new_spot_price: x.newSpotPrice,
-        event_trigger: failover ? d.data.signalType : 'user',
-        reason: failover ? 'automatic-interruption-failover' : 'manual-replica-promotion', switched_at: toDbTime(d.occurredAt),
-      })
-    }
+      return e
+    })
   }
 
   /** Queues the agent row (registered agents only) and the replicas that differ from what was loaded. */
@@ -302,45 +244,10 @@ class Writes {
   async flush(trx: Transaction<Database>): Promise<void> {
     await saveAgents(trx, this.agents)
     await saveReplicas(trx, this.replicas)
-    await insertInterruptions(trx, this.interruptions)
-    await insertSwitches(trx, this.switches)
-    await recordFailoverCompletions(trx, this.completions)
     await insertParked(trx, [...this.parked.values()].map((e) => ({
       event_id: e.eventId, agent_id: e.agentId, client_id: e.clientId, type: e.type,
       occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e),
     })))
     await deleteParked(trx, this.unparked)
   }
-}
-
-export interface SubmitResult {
-  /** The event id was logged before: nothing was applied again. */
-  duplicate: boolean
-  /** Why the rules refused it (HTTP 409), or null. */
-  rejection: string | null
-  decisions: DecisionEvent[]
-  commands: CommandEvent[]
-}
-
-/**
- * The HTTP entry: a user request (or an agent.config_changed built from a
- * config form) is appended to event_log with source 'http' and applied by the
- * same handlers as consumed events, in one transaction. The caller has
- * already checked that the agent belongs to the requesting client (this
- * would otherwise create the agent row).
- */
-export async function submitAgentEvent(db: Kysely<Database>, event: AgentInput, handlers: readonly EventHandler[]): Promise<SubmitResult> {
-  // READ COMMITTED, as in applyBatch: reads made after the agent lock must see what the lock's previous holder committed.
-  return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-    await lockForHandlers(trx, [asPipelineEvent(event)], handlers)
-    if (!(await appendToLog(trx, event, 'http'))) return { duplicate: true, rejection: null, decisions: [], commands: [] }
-    const out = await applyEvents(trx, [asPipelineEvent(event)], handlers)
-    const emitted = out.decisions.filter((d) => d.cause_event_id === event.eventId).map((d) => JSON.parse(d.payload) as { type: string })
-    return {
-      duplicate: false,
-      rejection: out.rejected.get(event.eventId) ?? null,
-      decisions: emitted.filter((d): d is DecisionEvent => d.type.startsWith('decision.')),
-      commands: emitted.filter((d): d is CommandEvent => d.type.startsWith('command.')),
-    }
-  })
 }

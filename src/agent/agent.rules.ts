@@ -14,7 +14,7 @@
  * Inputs of an agent that has not registered are parked
  * (`decision.input_parked`) and released by its registration.
  */
-import type { CommandEvent, CommandType } from '../log/pipeline.js'
+import type { CommandEvent, CommandType } from '../log/decider.js'
 import type { EventOf } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'

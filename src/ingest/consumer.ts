@@ -6,13 +6,14 @@
  * heartbeating; nothing is committed past an unstored event. Only a refusal
  * of the data itself (retry.ts) is isolated to its message and dead-lettered.
  */
-import type { Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
-import type { EventHandler } from '../log/pipeline.js'
+import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
+import { checkPartitionStart, partitionOffsets, type StartCheck } from './partition-start.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
@@ -20,7 +21,8 @@ export interface IngestOptions {
   db: Kysely<Database>
   groupId: string
   topics: readonly string[]
-  handlers: readonly EventHandler[]
+  /** The deciders and projections (src/wiring.ts). */
+  pipeline: Pipeline
   metrics?: Metrics
   /** Messages per transaction. */
   chunkSize?: number
@@ -45,7 +47,7 @@ export interface IngestConsumer {
 class Stopped extends Error {}
 
 export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
-  const { kafka, db, handlers, metrics } = opts
+  const { kafka, db, pipeline, metrics } = opts
   const chunkSize = opts.chunkSize ?? 500
   const backoff = opts.backoff ?? DEFAULT_BACKOFF
   const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
@@ -57,14 +59,17 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   /** The server's max_allowed_packet, read at start: statements are cut below it. */
   let maxStatementBytes: number | undefined
   let joined = false
-  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true })
+  let admin: Admin | undefined
+  /** Last offset applied per partition of this assignment; a batch that does not follow it is checked (partition-start.ts). */
+  const positions = new Map<string, bigint>()
+  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; positions.clear() })
   consumer.on(consumer.events.CRASH, () => { joined = false })
   consumer.on(consumer.events.STOP, () => { joined = false })
 
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
   async function applyIsolating(batch: PartitionBatch): Promise<void> {
     try {
-      const r = await applyBatch(db, batch, handlers, { maxStatementBytes })
+      const r = await applyBatch(db, batch, pipeline, { maxStatementBytes })
       record(r, batch)
     } catch (err) {
       if (!isRefusal(err)) throw err
@@ -85,12 +90,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       for (const e of r.applied) metrics.eventsConsumed.inc({ type: e.type })
       if (r.duplicates) metrics.duplicates.inc({}, r.duplicates)
       if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
-      for (const d of r.decided) {
+      for (const { event: d } of r.produced) {
         if (d.type === 'decision.failover_executed') metrics.failovers.inc()
         if (d.type === 'decision.signal_recorded') {
-          const { data } = JSON.parse(d.payload) as { data: { responseAction: string, responseTimeMs: number } }
-          metrics.decisions.inc({ action: data.responseAction })
-          metrics.decisionSeconds.inc({}, data.responseTimeMs / 1000)
+          metrics.decisions.inc({ action: d.data.responseAction })
+          metrics.decisionSeconds.inc({}, d.data.responseTimeMs / 1000)
         }
       }
     }
@@ -123,8 +127,41 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
   }
 
+  /**
+   * Checks the stored checkpoint against the broker when a partition's batch
+   * is its first of this assignment or does not follow the last applied
+   * offset. False when the batch must not be applied: the partition was
+   * sought back to the first message after the checkpoint.
+   */
+  async function startsWhereExpected(p: EachBatchPayload): Promise<boolean> {
+    const { topic, partition, messages } = p.batch
+    const key = `${topic}\u0000${partition}`
+    const first = BigInt(messages[0]!.offset)
+    const known = positions.get(key)
+    if (known !== undefined && first <= known + 1n) return true
+    let check: StartCheck | undefined
+    await withRetry(p, async () => { check = await checkPartitionStart(db, topic, partition, () => partitionOffsets(admin!, topic, partition), log, metrics) })
+    if (!check) return false
+    positions.set(key, check.checkpoint)
+    const next = check.checkpoint + 1n
+    if (first > next && next >= check.low) {
+      // The fetch position is past messages never applied (a reset partition whose Kafka offset survived).
+      log.warn('fetch position is past the stored checkpoint; seeking back to it', { topic, partition, from: first.toString(), to: next.toString() })
+      consumer.seek({ topic, partition, offset: next.toString() })
+      return false
+    }
+    return true
+  }
+
   async function eachBatch(p: EachBatchPayload): Promise<void> {
     const { topic, partition, messages } = p.batch
+    if (messages.length === 0) return
+    try {
+      if (!(await startsWhereExpected(p))) return
+    } catch (err) {
+      if (err instanceof Stopped) return
+      throw err
+    }
     for (let i = 0; i < messages.length; i += chunkSize) {
       if (!p.isRunning() || p.isStale()) return
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
@@ -136,6 +173,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         throw err
       }
       const last = chunk.messages.at(-1)!.offset
+      positions.set(`${topic}\u0000${partition}`, BigInt(last))
       p.resolveOffset(last)
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }])
       await p.heartbeat()
@@ -151,6 +189,8 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     consumer,
     async start() {
       maxStatementBytes = await readStatementBytes(db)
+      admin = kafka.admin()
+      await admin.connect()
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       await consumer.run({
@@ -161,7 +201,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       })
     },
     async stop() {
-      await consumer.disconnect()
+      try {
+        await consumer.disconnect()
+      } finally {
+        await admin?.disconnect()
+      }
     },
     isReady: () => joined,
   }

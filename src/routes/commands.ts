@@ -11,14 +11,13 @@ import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import type { AgentInput } from '../agent/agent.events.js'
-import { submitAgentEvent } from '../agent/agent.handler.js'
 import type { Database } from '../db/database.js'
 import { ConflictError, RuleRejectedError, parseInput } from '../errors.js'
-import type { EventHandler } from '../log/pipeline.js'
+import { type Pipeline, submitInput } from '../log/core.js'
 
 export interface CommandDeps {
   db: Kysely<Database>
-  handlers: readonly EventHandler[]
+  pipeline: Pipeline
 }
 
 const IdempotencyHeaders = z.object({ 'idempotency-key': z.uuid('Idempotency-Key must be a uuid').optional() })
@@ -29,7 +28,7 @@ export function eventIdOf(request: FastifyRequest): string {
 
 /** Submits `event`; returns the event as logged (the first one, for a retried request). */
 export async function submitCommand<E extends AgentInput>(deps: CommandDeps, event: E): Promise<E> {
-  const r = await submitAgentEvent(deps.db, event, deps.handlers)
+  const r = await submitInput(deps.db, event, deps.pipeline)
   if (r.rejection !== null) throw new RuleRejectedError(r.rejection)
   if (!r.duplicate) return event
   const logged = await deps.db.selectFrom('event_log').select(['type', 'agent_id', 'payload'])

@@ -14,12 +14,11 @@ import fc from 'fast-check'
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import type { AgentEvent, AgentInput, DecisionEvent } from '../../src/agent/agent.events.js'
-import { agentHandler } from '../../src/agent/agent.handler.js'
 import {
   type AgentState, type RuleEnv, applyOutcome, decide, initialAgentState, isLive, releasedBy, replay,
 } from '../../src/agent/agent.rules.js'
-import type { CommandEvent } from '../../src/log/pipeline.js'
-import { tenantCheckHandler } from '../../src/agent/tenant-check.handler.js'
+import type { CommandEvent } from '../../src/log/decider.js'
+import { pipeline } from '../../src/wiring.js'
 import type { Database } from '../../src/db/database.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
 import { freshDatabase } from '../helper-db.js'
@@ -107,7 +106,7 @@ async function rows(db: Kysely<Database>, query: string): Promise<Row[]> {
 
 /** The same histories through applyBatch on MariaDB; topics named per run, so checkpoints never collide. */
 async function runDb(db: Kysely<Database>, h: History, run: number): Promise<string | null> {
-  const handlers = [agentHandler(OPTIONS), tenantCheckHandler]
+  const handlers = pipeline(OPTIONS)
   const m = materialise(h, START)
   const offsets = new Map<string, number>()
   for (const batch of interleave(m, h.delivery)) {

@@ -5,15 +5,12 @@ import { sql, type Kysely } from 'kysely'
 import { Kysely as KyselyClass, MysqlDialect } from 'kysely'
 import { createPool } from 'mysql2'
 import t from 'tap'
-import { agentHandler } from '../../src/agent/agent.handler.js'
 import { loadRecentSignals } from '../../src/agent/agent.repository.js'
-import { tenantCheckHandler } from '../../src/agent/tenant-check.handler.js'
 import { poolOptions } from '../../src/db/connect.js'
 import type { Database } from '../../src/db/database.js'
 import { DEFAULT_TOPICS, TOPIC_OF, type SpotEvent } from '../../src/events/schemas.js'
 import { applyBatch, type ApplyResult } from '../../src/log/apply-batch.js'
-import { instanceMetricsProjection } from '../../src/projections/instance-metrics.projection.js'
-import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
+import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
 import {
   CLIENT, POOL_A, POOL_B, POOL_C, at, heartbeat, launched, ready, registered, switched, termination, uuid, wire,
@@ -21,10 +18,7 @@ import {
 
 const NOW = new Date(at(0, 30))
 const OTHER_CLIENT = uuid(1, 77)
-const handlers = [
-  agentHandler({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW }),
-  tenantCheckHandler, pricingHistoryProjection, instanceMetricsProjection,
-]
+const handlers = pipeline({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW })
 
 type Row = Record<string, any>
 async function rows(db: Kysely<Database>, query: string): Promise<Row[]> {
