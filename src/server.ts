@@ -68,7 +68,10 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
   })())
 
   try {
-    await fastify.register(app, { db, metrics, consumerReady: consumer.isReady, handlers })
+    await fastify.register(app, {
+      db, metrics, consumerReady: consumer.isReady, handlers, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
+      rateLimit: { max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
+    })
     await producer.connect()
     relay.start()
     await consumer.start()

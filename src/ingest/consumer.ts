@@ -84,10 +84,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
       for (const d of r.decided) {
         if (d.type === 'decision.failover_executed') metrics.failovers.inc()
+        if (d.type === 'decision.emergency_snapshot_requested') metrics.emergencySnapshots.inc()
         if (d.type === 'decision.signal_recorded') {
           const { data } = JSON.parse(d.payload) as { data: { responseAction: string, responseTimeMs: number } }
           metrics.decisions.inc({ action: data.responseAction })
-          metrics.decisionSeconds.inc({}, data.responseTimeMs / 1000)
+          metrics.decisionSeconds.observe({}, data.responseTimeMs / 1000)
         }
       }
     }
