@@ -11,7 +11,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
 import { errorHandler, notFoundHandler } from './errors.js'
-import type { EventHandler } from './ingest/pipeline.js'
+import type { EventHandler } from './log/pipeline.js'
 import type { Metrics } from './metrics.js'
 import { clientAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'

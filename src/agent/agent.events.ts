@@ -1,38 +1,15 @@
 /**
- * The agent aggregate's own event types, next to the wire contract of
- * src/events/schemas.ts:
- * - user requests: what the HTTP commands become before the rules see them.
- *   Same envelope as the wire contract, so the log stores one shape.
- * - decisions: what the rules concluded, appended to event_log with the input
- *   as cause (DESIGN §1). A decision carries everything a replay needs to
- *   rebuild state without deciding again, above all the pool a replica was
- *   put in: that choice read the cross-partition pool ranking.
+ * The agent aggregate's view of the stored events: the wire types it handles,
+ * its inputs (those plus user requests) and what evolve() folds (inputs and
+ * decisions). The user-request and decision schemas live in the core
+ * (src/log/), re-exported here for the rules.
  */
-import { z } from 'zod'
-import {
-  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema,
-  ReplicaTypeSchema, type EventOf,
-} from '../events/schemas.js'
+import type { EventOf } from '../events/schemas.js'
+import { DECISION_TYPES, type DecisionEvent } from '../log/decisions.js'
+import { USER_REQUEST_TYPES, type UserRequest } from '../log/user-requests.js'
 
-function defineRequest<const T extends string, D extends z.ZodObject>(type: T, data: D) {
-  return EnvelopeSchema.extend({ type: z.literal(type), version: z.literal(1), data })
-}
-
-// ---- user requests (HTTP) ----
-
-/** The HTTP layer generates replicaId, so it can answer with it before the agent reports anything. */
-export const ReplicaCreateRequestedSchema = defineRequest('user.replica_create_requested', z.object({
-  replicaId: ReplicaIdSchema, poolId: PoolIdSchema.optional(),
-}))
-export const ReplicaPromoteRequestedSchema = defineRequest('user.replica_promote_requested', z.object({ replicaId: ReplicaIdSchema }))
-export const ReplicaDeleteRequestedSchema = defineRequest('user.replica_delete_requested', z.object({ replicaId: ReplicaIdSchema }))
-
-export const UserRequestSchema = z.discriminatedUnion('type', [
-  ReplicaCreateRequestedSchema, ReplicaPromoteRequestedSchema, ReplicaDeleteRequestedSchema,
-])
-export type UserRequest = z.infer<typeof UserRequestSchema>
-export type UserRequestType = UserRequest['type']
-export const USER_REQUEST_TYPES: readonly UserRequestType[] = UserRequestSchema.options.map((o) => o.shape.type.value)
+export * from '../log/decisions.js'
+export * from '../log/user-requests.js'
 
 /** Wire types the agent rules handle (config toggles from HTTP arrive as agent.config_changed). */
 export const AGENT_WIRE_TYPES = [
@@ -47,70 +24,6 @@ export type AgentWireEvent = EventOf<AgentWireType>
 export type AgentInput = AgentWireEvent | UserRequest
 export type AgentInputType = AgentInput['type']
 export type InputOf<T extends AgentInputType> = Extract<AgentInput, { type: T }>
-
-// ---- decisions ----
-
-function defineDecision<const T extends `decision.${string}`, D extends z.ZodObject>(type: T, data: D) {
-  return EnvelopeSchema.extend({ type: z.literal(type), version: z.literal(1), causeEventId: z.uuid(), data })
-}
-
-const Nullable = <S extends z.ZodType>(s: S) => s.nullable()
-export const ResponseActionSchema = z.enum(['replica-created', 'failover', 'emergency-snapshot', 'no-action', 'ignored'])
-export const SignalTypeSchema = z.enum(['rebalance-recommendation', 'termination-notice'])
-
-/** The configuration in force after a change, with the mutual exclusion already resolved. */
-export const ConfigAppliedSchema = defineDecision('decision.config_applied', z.object({
-  autoSwitchEnabled: z.boolean(), manualReplicaEnabled: z.boolean(),
-  autoTerminateEnabled: z.boolean(), terminateWaitMinutes: z.int().min(0),
-}))
-export const ReplicaRequestedSchema = defineDecision('decision.replica_requested', z.object({
-  replicaId: ReplicaIdSchema, poolId: PoolIdSchema, replicaType: ReplicaTypeSchema, reason: z.string(),
-  parentInstanceId: Nullable(InstanceIdSchema), createdBy: z.enum(['system', 'user']),
-}))
-/** A replica was wanted (manual mode switched on) but no pool other than the excluded ones is known. */
-export const ReplicaUnavailableSchema = defineDecision('decision.replica_unavailable', z.object({
-  replicaType: ReplicaTypeSchema, reason: z.string(),
-}))
-export const ReplicaTerminationRequestedSchema = defineDecision('decision.replica_termination_requested', z.object({
-  replicaId: ReplicaIdSchema, reason: z.string(),
-}))
-const PromotionData = z.object({
-  replicaId: ReplicaIdSchema, oldInstanceId: Nullable(InstanceIdSchema), newInstanceId: InstanceIdSchema,
-  oldPoolId: Nullable(PoolIdSchema), newPoolId: PoolIdSchema,
-  // Prices around the switch, so the switch-history row and cost accrual need no lookup.
-  onDemandPrice: Nullable(MoneySchema), oldSpotPrice: Nullable(MoneySchema), newSpotPrice: Nullable(MoneySchema),
-})
-/** A user promoted a replica (no interruption involved). */
-export const ReplicaPromotedDecisionSchema = defineDecision('decision.replica_promoted', PromotionData)
-export const FailoverExecutedSchema = defineDecision('decision.failover_executed', PromotionData.extend({
-  signalEventId: z.uuid(), signalType: SignalTypeSchema,
-  responseTimeMs: z.int().min(0), failoverTimeMs: z.int().min(0),
-}))
-export const EmergencySnapshotRequestedSchema = defineDecision('decision.emergency_snapshot_requested', z.object({
-  instanceId: InstanceIdSchema, signalEventId: z.uuid(),
-}))
-/** One spot_interruption_events row: the signal and the response taken. */
-export const SignalRecordedSchema = defineDecision('decision.signal_recorded', z.object({
-  signalType: SignalTypeSchema, instanceId: InstanceIdSchema, poolId: PoolIdSchema,
-  detectedAt: IsoDateTimeSchema, terminationTime: Nullable(IsoDateTimeSchema),
-  responseAction: ResponseActionSchema, replicaId: Nullable(ReplicaIdSchema),
-  responseTimeMs: z.int().min(0), failoverTimeMs: Nullable(z.int().min(0)),
-  success: z.boolean(), error: Nullable(z.string()),
-}))
-/** The cause (causeEventId) left state unchanged; a replay skips it. */
-export const RejectedSchema = defineDecision('decision.rejected', z.object({
-  reason: z.string(), rejectedType: z.string(),
-}))
-
-export const DecisionEventSchema = z.discriminatedUnion('type', [
-  ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
-  ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  RejectedSchema,
-])
-export type DecisionEvent = z.infer<typeof DecisionEventSchema>
-export type DecisionType = DecisionEvent['type']
-export type DecisionOf<T extends DecisionType> = Extract<DecisionEvent, { type: T }>
-export const DECISION_TYPES: readonly DecisionType[] = DecisionEventSchema.options.map((o) => o.shape.type.value)
 
 /** What evolve() folds: inputs and the decisions taken on them. */
 export type AgentEvent = AgentInput | DecisionEvent

@@ -14,9 +14,9 @@ import type { Database, NewInstanceSwitch, NewSpotInterruptionEvent } from '../d
 import { toDbTime } from '../db/time.js'
 import type { EventType, SpotEvent } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
-import { applyEvents } from '../ingest/apply-batch.js'
-import type { BatchContext, CommandEvent, EventHandler } from '../ingest/pipeline.js'
-import { lockForHandlers } from '../ingest/pipeline.js'
+import { applyEvents } from '../log/apply-batch.js'
+import type { BatchContext, CommandEvent, EventHandler } from '../log/pipeline.js'
+import { lockForHandlers } from '../log/pipeline.js'
 import { AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES } from './agent.events.js'
 import {
   type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide, rejection,

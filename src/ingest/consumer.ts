@@ -10,8 +10,8 @@ import type { Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
-import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from './apply-batch.js'
-import type { EventHandler } from './pipeline.js'
+import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
+import type { EventHandler } from '../log/pipeline.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {

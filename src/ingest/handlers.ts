@@ -5,7 +5,7 @@
 import { agentHandler, type AgentHandlerOptions } from '../agent/agent.handler.js'
 import { instanceMetricsProjection } from '../projections/instance-metrics.projection.js'
 import { pricingHistoryProjection } from '../projections/pricing-history.projection.js'
-import type { EventHandler } from './pipeline.js'
+import type { EventHandler } from '../log/pipeline.js'
 
 export const DEFAULT_AGENT_OPTIONS: AgentHandlerOptions = { rebalancePolicy: 'replica', recentInterruptionMinutes: 10 }
 

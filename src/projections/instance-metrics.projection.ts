@@ -1,7 +1,7 @@
 /** Real-time monitoring samples: one instance_metrics row per event, idempotent on event_id. */
 import { sql } from 'kysely'
 import type { EventOf } from '../events/schemas.js'
-import type { EventHandler } from '../ingest/pipeline.js'
+import type { EventHandler } from '../log/pipeline.js'
 import { toDbTime } from '../db/time.js'
 
 type Sample = EventOf<'instance.metrics'>

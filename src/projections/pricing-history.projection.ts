@@ -6,7 +6,7 @@
 import { sql, type Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { EventOf } from '../events/schemas.js'
-import type { EventHandler } from '../ingest/pipeline.js'
+import type { EventHandler } from '../log/pipeline.js'
 import { toDbTime } from '../db/time.js'
 
 type Snapshot = EventOf<'pricing.snapshot'>

@@ -12,7 +12,7 @@ import type { AgentInput } from '../agent/agent.events.js'
 import { submitAgentEvent } from '../agent/agent.handler.js'
 import type { Database } from '../db/database.js'
 import { ConflictError, RuleRejectedError } from '../errors.js'
-import type { EventHandler } from '../ingest/pipeline.js'
+import type { EventHandler } from '../log/pipeline.js'
 
 export interface CommandDeps {
   db: Kysely<Database>

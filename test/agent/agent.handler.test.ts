@@ -10,7 +10,7 @@ import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEve
 import { initialAgentState, replay } from '../../src/agent/agent.rules.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
-import { applyBatch, type RawMessage } from '../../src/ingest/apply-batch.js'
+import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
 import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
 import { freshDatabase } from '../helper-db.js'
 import {

@@ -21,7 +21,7 @@ import { RECENT_SIGNALS_KEPT, initialAgentState, replay, type AgentState } from 
 import { createDb } from '../../src/db/connect.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
-import { applyBatch, type RawMessage } from '../../src/ingest/apply-batch.js'
+import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
 import { ingestionHandlers } from '../../src/ingest/handlers.js'
 import { backoffDelay, isTransient, sleep } from '../../src/ingest/retry.js'
 import { freshDatabase } from '../helper-db.js'

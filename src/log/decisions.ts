@@ -1,0 +1,77 @@
+/**
+ * Decisions: what the deciders concluded, appended to event_log with the
+ * input as cause (DESIGN §1). A decision carries everything a replay needs to
+ * rebuild state without deciding again, above all the pool a replica was put
+ * in: that choice read the cross-partition pool ranking. Projections receive
+ * them after their cause.
+ */
+import { z } from 'zod'
+import {
+  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema,
+} from '../events/schemas.js'
+
+function defineDecision<const T extends `decision.${string}`, D extends z.ZodObject>(type: T, data: D) {
+  return EnvelopeSchema.extend({ type: z.literal(type), version: z.literal(1), causeEventId: z.uuid(), data })
+}
+
+const Nullable = <S extends z.ZodType>(s: S) => s.nullable()
+export const ResponseActionSchema = z.enum(['replica-created', 'failover', 'emergency-snapshot', 'no-action', 'ignored'])
+export const SignalTypeSchema = z.enum(['rebalance-recommendation', 'termination-notice'])
+
+/** The configuration in force after a change, with the mutual exclusion already resolved. */
+export const ConfigAppliedSchema = defineDecision('decision.config_applied', z.object({
+  autoSwitchEnabled: z.boolean(), manualReplicaEnabled: z.boolean(),
+  autoTerminateEnabled: z.boolean(), terminateWaitMinutes: z.int().min(0),
+}))
+export const ReplicaRequestedSchema = defineDecision('decision.replica_requested', z.object({
+  replicaId: ReplicaIdSchema, poolId: PoolIdSchema, replicaType: ReplicaTypeSchema, reason: z.string(),
+  parentInstanceId: Nullable(InstanceIdSchema), createdBy: z.enum(['system', 'user']),
+}))
+/** A replica was wanted (manual mode switched on) but no pool other than the excluded ones is known. */
+export const ReplicaUnavailableSchema = defineDecision('decision.replica_unavailable', z.object({
+  replicaType: ReplicaTypeSchema, reason: z.string(),
+}))
+export const ReplicaTerminationRequestedSchema = defineDecision('decision.replica_termination_requested', z.object({
+  replicaId: ReplicaIdSchema, reason: z.string(),
+}))
+const PromotionData = z.object({
+  replicaId: ReplicaIdSchema, oldInstanceId: Nullable(InstanceIdSchema), newInstanceId: InstanceIdSchema,
+  oldPoolId: Nullable(PoolIdSchema), newPoolId: PoolIdSchema,
+  // Prices around the switch, so the switch-history row and cost accrual need no lookup.
+  onDemandPrice: Nullable(MoneySchema), oldSpotPrice: Nullable(MoneySchema), newSpotPrice: Nullable(MoneySchema),
+})
+/** A user promoted a replica (no interruption involved). */
+export const ReplicaPromotedDecisionSchema = defineDecision('decision.replica_promoted', PromotionData)
+export const FailoverExecutedSchema = defineDecision('decision.failover_executed', PromotionData.extend({
+  signalEventId: z.uuid(), signalType: SignalTypeSchema,
+  responseTimeMs: z.int().min(0), failoverTimeMs: z.int().min(0),
+}))
+export const EmergencySnapshotRequestedSchema = defineDecision('decision.emergency_snapshot_requested', z.object({
+  instanceId: InstanceIdSchema, signalEventId: z.uuid(),
+}))
+/** One spot_interruption_events row: the signal and the response taken. */
+export const SignalRecordedSchema = defineDecision('decision.signal_recorded', z.object({
+  signalType: SignalTypeSchema, instanceId: InstanceIdSchema, poolId: PoolIdSchema,
+  detectedAt: IsoDateTimeSchema, terminationTime: Nullable(IsoDateTimeSchema),
+  responseAction: ResponseActionSchema, replicaId: Nullable(ReplicaIdSchema),
+  responseTimeMs: z.int().min(0), failoverTimeMs: Nullable(z.int().min(0)),
+  success: z.boolean(), error: Nullable(z.string()),
+}))
+/** The cause (causeEventId) left state unchanged; a replay skips it. */
+export const RejectedSchema = defineDecision('decision.rejected', z.object({
+  reason: z.string(), rejectedType: z.string(),
+}))
+
+export const DecisionEventSchema = z.discriminatedUnion('type', [
+  ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
+  ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
+  RejectedSchema,
+])
+export type DecisionEvent = z.infer<typeof DecisionEventSchema>
+export type DecisionType = DecisionEvent['type']
+export type DecisionOf<T extends DecisionType> = Extract<DecisionEvent, { type: T }>
+export const DECISION_TYPES: readonly DecisionType[] = DecisionEventSchema.options.map((o) => o.shape.type.value)
+
+export function isDecisionType(type: string): type is DecisionType {
+  return (DECISION_TYPES as readonly string[]).includes(type)
+}

@@ -1,0 +1,40 @@
+/**
+ * A projection folds stored events into tables it owns. It never decides,
+ * never rejects, never sends a command (that is a decider's job): it gets each
+ * accepted input followed by the decisions it caused, in log order, inside
+ * the caller's transaction. Adding one is a file in src/projections/ and a
+ * line in src/wiring.ts.
+ *
+ * Replay points a projection at a shadow database with the same tables
+ * (`db` is then `trx.withSchema(shadow)`), rebuilds them from the log, and
+ * swaps them in; so `apply` must only touch its own tables through `db`, and
+ * must give the same rows whatever the cross-topic interleaving (DESIGN §1).
+ */
+import type { QueryCreator } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { StoredEvent, StoredOf, StoredType } from './stored-event.js'
+
+export interface Projection<T extends StoredType = StoredType> {
+  readonly name: string
+  /** Event types it handles; the events it receives are typed by them, no casts. */
+  readonly handles: readonly T[]
+  /** Tables it owns (only it writes them); replay rebuilds these in a shadow schema and swaps them in. */
+  readonly tables: readonly (keyof Database & string)[]
+  /** This batch's events in log order: each accepted input followed by the decisions it caused; rejected inputs never arrive.
+   *  `db` is the transaction, or during replay the transaction bound to the shadow schema with withSchema(). */
+  apply(db: QueryCreator<Database>, events: readonly StoredOf<T>[]): Promise<void>
+}
+
+/** The events of `events` that `p` handles, in order (typed by its `handles`). */
+export function eventsFor<T extends StoredType>(p: Projection<T>, events: readonly StoredEvent[]): StoredOf<T>[] {
+  const mine = new Set<string>(p.handles)
+  return events.filter((e): e is StoredOf<T> => mine.has(e.type))
+}
+
+/** Runs each projection, in order, over the events it handles. */
+export async function applyProjections(db: QueryCreator<Database>, projections: readonly Projection[], events: readonly StoredEvent[]): Promise<void> {
+  for (const p of projections) {
+    const mine = eventsFor(p, events)
+    if (mine.length > 0) await p.apply(db, mine)
+  }
+}
