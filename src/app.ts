@@ -13,13 +13,16 @@ import type { Database } from './db/database.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { EventHandler } from './log/pipeline.js'
 import type { Metrics } from './metrics.js'
-import { clientAuth } from './plugins/auth.js'
+import { clientAuth, operatorAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { agentRoutes } from './routes/agents.js'
 import { healthRoutes } from './routes/health.js'
+import { historyRoutes } from './routes/history.js'
+import { instanceRoutes } from './routes/instances.js'
+import { operatorRoutes } from './routes/operator.js'
 import { replicaRoutes } from './routes/replicas.js'
 
 export interface AppDeps {
@@ -54,6 +57,12 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       const commands = { db: deps.db, handlers: deps.handlers }
       await client.register(agentRoutes, commands)
       await client.register(replicaRoutes, commands)
+      await client.register(historyRoutes, { db: deps.db })
+      await client.register(instanceRoutes, { db: deps.db })
+    })
+    await api.register(async (operator) => {
+      operatorAuth(operator, deps.operatorToken)
+      await operator.register(operatorRoutes, { db: deps.db, handlers: deps.handlers })
     })
   })
 }

@@ -292,6 +292,10 @@ export interface DeadLetterEventsTable {
   reason: string
   created_at: DefaultedDateTime
   published_at: NullableDateTime
+  redrive_count: Generated<number>
+  last_redriven_at: NullableDateTime
+  /** when a re-drive applied it; NULL while parked */
+  resolved_at: NullableDateTime
 }
 
 export interface OutboxTable {
@@ -452,7 +456,7 @@ export const DATABASE_COLUMNS = {
     'cause_event_id', 'topic', 'partition_no', 'offset_no', 'recorded_at'],
   consumer_checkpoints: ['topic', 'partition_no', 'offset_no', 'updated_at'],
   dead_letter_events: ['id', 'topic', 'partition_no', 'offset_no', 'message_key', 'raw_value', 'event_id', 'event_type',
-    'reason', 'created_at', 'published_at'],
+    'reason', 'created_at', 'published_at', 'redrive_count', 'last_redriven_at', 'resolved_at'],
   outbox: ['id', 'command_id', 'type', 'client_id', 'agent_id', 'payload', 'cause_event_id', 'created_at', 'sent_at',
     'attempts'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
