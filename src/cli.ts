@@ -9,6 +9,7 @@ import { createClient } from './clients/client.repository.js'
 import { ConfigError, DbConfigSchema, loadConfig, parseEnv, topicsOf } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
+import { formatRepairs } from './db/repairs.js'
 import { formatReport, verifySchema } from './db/verify.js'
 import { demo } from './demo.js'
 import { runFleet } from './fleet.js'
@@ -42,9 +43,13 @@ const migrate: Command = async ([sub = 'up']) => {
     if (sub === 'up') {
       await ensureConfiguredDatabase(url)
       const started = performance.now()
-      const { applied } = await migrateToLatest(db)
+      const { applied, repairs } = await migrateToLatest(db)
       const ms = (performance.now() - started).toFixed(0)
       console.log(applied.length ? `applied ${applied.join(', ')} in ${ms} ms` : `schema is up to date (${ms} ms)`)
+      if (repairs.length > 0) {
+        const rows = repairs.reduce((n, r) => n + r.rowCount, 0)
+        console.log(`repaired legacy data (${repairs.length} repairs, ${rows} rows; \`migrate verify\` lists them again):\n${formatRepairs(repairs).join('\n')}`)
+      }
       return 0
     }
     if (sub === 'status') {

@@ -4,8 +4,13 @@
  * VARCHAR(128) (`<instance_type>.<az>`), money is DECIMAL, and the agent
  * columns that the legacy migration 007 meant to add are declared here.
  * A legacy table named `switches` becomes `instance_switches`.
+ *
+ * Legacy data the target columns cannot hold is repaired first, in place and
+ * recorded (see legacy-repair.ts): the original agents' modes `ondemand` and
+ * `unknown`, and NULLs in columns that had defaults.
  */
 import { type Kysely, sql } from 'kysely'
+import { type Has, type Repair, modeRepairs, nullToDefault, runRepairs } from '../legacy-repair.js'
 import { OPTS, convergeTable, recordVersion, tableExists } from '../schema-kit.js'
 
 
@@ -142,12 +147,42 @@ const tables: Record<string, string> = {
   ) ${OPTS}`,
 }
 
+const legacyRepairs = (has: Has): Repair[] => [
+  ...modeRepairs('instances', 'current_mode', false).slice(0, 1),
+  ...modeRepairs('agents', 'current_mode', false).slice(0, 1),
+  // An agent of unknown mode runs the instance its row names: that row may know.
+  {
+    code: 'agents.current_mode:unknown-from-instance', description: "'unknown' → the mode of the agent's current instance row",
+    table: 'agents', needs: ['agents.current_mode', 'instances.current_mode'],
+    join: 'JOIN instances ON instances.id = agents.instance_id',
+    set: 'agents.current_mode = instances.current_mode',
+    where: "agents.current_mode = 'unknown' AND instances.current_mode IN ('spot', 'on-demand')",
+  },
+  ...modeRepairs('agents', 'current_mode', false).slice(1),
+  ...modeRepairs('instances', 'current_mode', false).slice(1),
+  ...modeRepairs('instance_switches', 'old_mode', true),
+  ...modeRepairs('instance_switches', 'new_mode', true),
+  ...modeRepairs('cost_records', 'mode', false),
+  nullToDefault('clients', 'is_active', '1'),
+  nullToDefault('agents', 'status', "'offline'"),
+  nullToDefault('agents', 'manual_replica_enabled', '0'),
+  // The explicit manual setting wins over a missing automatic one (the two are exclusive).
+  has('agents.manual_replica_enabled')
+    ? nullToDefault('agents', 'auto_switch_enabled', 'CASE WHEN manual_replica_enabled = 1 THEN 0 ELSE 1 END', 'NULL → 1 (the column default), 0 where manual mode is on')
+    : nullToDefault('agents', 'auto_switch_enabled', '1'),
+  nullToDefault('agents', 'auto_terminate_enabled', '1'),
+  nullToDefault('agents', 'terminate_wait_minutes', '0'),
+  nullToDefault('spot_pools', 'is_active', '1'),
+  nullToDefault('instances', 'is_active', '1'),
+]
+
 export async function up(db: Kysely<any>): Promise<void> {
   await convergeTable(db, 'schema_migrations', tables.schema_migrations!)
   // Some legacy databases call the switch history `switches`.
   if ((await tableExists(db, 'switches')) && !(await tableExists(db, 'instance_switches'))) {
     await sql`RENAME TABLE switches TO instance_switches`.execute(db)
   }
+  await runRepairs(db, '001', legacyRepairs)
   for (const [name, ddl] of Object.entries(tables)) {
     if (name !== 'schema_migrations') await convergeTable(db, name, ddl)
   }

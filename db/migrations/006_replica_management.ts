@@ -4,9 +4,17 @@
  * interruption signals with the response taken. At most one live replica per
  * agent is enforced by a unique index on a stored generated column (MariaDB
  * has no functional indexes; this form runs on MySQL 8 too).
+ *
+ * Legacy replica data is repaired on the way (recorded, see legacy-repair.ts):
+ * status `running` becomes the live status that fits, NULL `created_by` is
+ * filled, an agent's extra live replicas are ended (the newest is kept) before
+ * the unique index goes on, both modes on is resolved (manual wins if a live
+ * manual replica exists, else automatic), and the agent's pointer and counters
+ * are backfilled from the replica and interruption rows.
  */
-import type { Kysely } from 'kysely'
-import { OPTS, convergeTable, recordVersion } from '../schema-kit.js'
+import { type Kysely, sql } from 'kysely'
+import { type Repair, POOL_ID_REGEXP, nullToDefault, poolIdParts, runRepairs } from '../legacy-repair.js'
+import { OPTS, convergeTable, recordVersion, tableExists } from '../schema-kit.js'
 
 
 
@@ -87,7 +95,83 @@ const tables: Record<string, string> = {
   ) ${OPTS}`,
 }
 
+const LIVE = "('launching', 'syncing', 'ready')"
+
+/** On the legacy columns, before they become enums and NOT NULL. */
+const replicaValueRepairs = (): Repair[] => [
+  { code: 'replica_instances.status:running-synced', description: "'running', synced → 'ready'", table: 'replica_instances',
+    needs: ['replica_instances.status', 'replica_instances.sync_status'],
+    set: "status = 'ready'", where: "status = 'running' AND sync_status = 'synced'" },
+  { code: 'replica_instances.status:running', description: "'running', not synced → 'syncing'", table: 'replica_instances',
+    needs: ['replica_instances.status'], set: "status = 'syncing'", where: "status = 'running'" },
+  nullToDefault('replica_instances', 'created_by', "CASE WHEN replica_type = 'manual' THEN 'user' ELSE 'system' END",
+    "NULL → 'user' for a manual replica, else 'system'"),
+]
+
+const RANKED_LIVE = `SELECT id, instance_id,
+    FIRST_VALUE(id) OVER (PARTITION BY agent_id ORDER BY created_at DESC, id DESC) AS keeper,
+    ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY created_at DESC, id DESC) AS n
+  FROM replica_instances WHERE status IN ${LIVE}`
+
+/** Needs termination_reason, so it runs between a converge without the unique index and the full one. */
+const extraLiveRepair: Repair = {
+  code: 'replica_instances.status:extra-live', description: 'an agent\'s older live replica → terminated (its newest live replica is kept)',
+  table: 'replica_instances', needs: ['replica_instances.termination_reason'],
+  join: `JOIN (${RANKED_LIVE}) AS ranked ON ranked.id = replica_instances.id`,
+  set: `replica_instances.status = 'terminated',
+    replica_instances.terminated_at = COALESCE(replica_instances.terminated_at, UTC_TIMESTAMP(3)),
+    replica_instances.termination_reason = CONCAT('legacy-migration: superseded by newer live replica ', ranked.keeper)`,
+  where: 'ranked.n > 1',
+  detail: `SELECT GROUP_CONCAT(CONCAT(id, ' (instance ', COALESCE(instance_id, 'none'), ', kept ', keeper, ')')
+    ORDER BY id SEPARATOR '; ') AS detail FROM (${RANKED_LIVE}) AS ranked WHERE n > 1`,
+}
+
+const FAILOVERS = `SELECT agent_id, COUNT(*) AS n, MAX(detected_at) AS last FROM spot_interruption_events
+  WHERE response_action = 'failover' AND COALESCE(success, 1) = 1 GROUP BY agent_id`
+const BOTH_ON = 'agents.manual_replica_enabled = 1 AND agents.auto_switch_enabled = 1'
+const pool = poolIdParts('replica_instances.pool_id')
+
+/** On the converged tables: derived columns and the agent rules the legacy data breaks. */
+const convergedRepairs = (): Repair[] => [
+  { code: 'agents.both_modes:manual', description: 'manual replica mode and automatic switching both on, a live manual replica → automatic off',
+    table: 'agents', needs: [], set: 'agents.auto_switch_enabled = 0', where: BOTH_ON,
+    join: `JOIN (SELECT DISTINCT agent_id FROM replica_instances WHERE replica_type = 'manual' AND status IN ${LIVE}) AS manual
+      ON manual.agent_id = agents.id` },
+  { code: 'agents.both_modes:automatic', description: 'both modes on, no live manual replica → manual replica mode off',
+    table: 'agents', needs: [], set: 'agents.manual_replica_enabled = 0', where: BOTH_ON },
+  { code: 'replica_instances.pool_parts:backfill', description: 'instance_type, region, az ← the pool id (Local and Wavelength Zones included)',
+    table: 'replica_instances', needs: [],
+    set: `replica_instances.az = ${pool.az}, replica_instances.instance_type = ${pool.instanceType}, replica_instances.region = ${pool.region}`,
+    where: `replica_instances.instance_type IS NULL AND replica_instances.region IS NULL AND replica_instances.az IS NULL
+      AND replica_instances.pool_id REGEXP '${POOL_ID_REGEXP}'` },
+  { code: 'agents.current_replica_id:backfill', description: "→ the agent's live replica (NULL when it has none)",
+    table: 'agents', needs: [], join: 'LEFT JOIN replica_instances ON replica_instances.live_agent_id = agents.id',
+    set: 'agents.current_replica_id = replica_instances.id', where: 'NOT (agents.current_replica_id <=> replica_instances.id)' },
+  { code: 'agents.last_failover_at:backfill', description: 'NULL → the latest successful failover in spot_interruption_events',
+    table: 'agents', needs: [], join: `JOIN (${FAILOVERS}) AS failovers ON failovers.agent_id = agents.id`,
+    set: 'agents.last_failover_at = failovers.last', where: 'agents.last_failover_at IS NULL' },
+  { code: 'agents.interruption_handled_count:backfill', description: '0 → the successful failovers in spot_interruption_events',
+    table: 'agents', needs: [], join: `JOIN (${FAILOVERS}) AS failovers ON failovers.agent_id = agents.id`,
+    set: 'agents.interruption_handled_count = failovers.n', where: 'agents.interruption_handled_count = 0' },
+]
+
+async function hasExtraLive(db: Kysely<any>): Promise<boolean> {
+  const r = await sql`SELECT agent_id FROM replica_instances WHERE status IN ${sql.raw(LIVE)}
+    GROUP BY agent_id HAVING COUNT(*) > 1 LIMIT 1`.execute(db)
+  return r.rows.length > 0
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
+  await runRepairs(db, '006', replicaValueRepairs)
+  if (await tableExists(db, 'replica_instances') && await hasExtraLive(db)) {
+    // Ending an extra live replica needs termination_reason, and the unique
+    // index cannot go on before: converge without it, repair, then with it.
+    const withoutIndex = tables.replica_instances!.replace(/\n\s*UNIQUE KEY uq_replica_one_live_per_agent \(live_agent_id\),/, '')
+    if (withoutIndex === tables.replica_instances) throw new Error('006: the one-live-replica index is not where expected')
+    await convergeTable(db, 'replica_instances', withoutIndex)
+    await runRepairs(db, '006', () => [extraLiveRepair])
+  }
   for (const [name, ddl] of Object.entries(tables)) await convergeTable(db, name, ddl)
+  await runRepairs(db, '006', convergedRepairs)
   await recordVersion(db, '006', 'replica management: replicas, clean pricing, interruption events')
 }

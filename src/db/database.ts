@@ -39,6 +39,17 @@ export interface SchemaMigrationsTable {
   applied_at: DefaultedDateTime
 }
 
+/** What a migration repaired in legacy data (db/legacy-repair.ts), one row per repair that changed rows. */
+export interface MigrationRepairsTable {
+  id: Generated<number>
+  migration: string
+  repair: string
+  description: string
+  row_count: number
+  detail: string | null
+  applied_at: DefaultedDateTime
+}
+
 export interface ClientsTable {
   id: string
   name: string
@@ -342,6 +353,7 @@ export type PoolReliabilityRankingView = View<{
 
 export interface Database {
   schema_migrations: SchemaMigrationsTable
+  migration_repairs: MigrationRepairsTable
   clients: ClientsTable
   agents: AgentsTable
   spot_pools: SpotPoolsTable
@@ -365,6 +377,7 @@ export interface Database {
 export type SchemaMigrationRow = Selectable<SchemaMigrationsTable>
 export type NewSchemaMigration = Insertable<SchemaMigrationsTable>
 export type SchemaMigrationUpdate = Updateable<SchemaMigrationsTable>
+export type MigrationRepairRow = Selectable<MigrationRepairsTable>
 export type ClientRow = Selectable<ClientsTable>
 export type NewClient = Insertable<ClientsTable>
 export type ClientUpdate = Updateable<ClientsTable>
@@ -422,6 +435,7 @@ export type PoolReliabilityRankingRow = Selectable<PoolReliabilityRankingView>
  */
 export const DATABASE_COLUMNS = {
   schema_migrations: ['version', 'description', 'applied_at'],
+  migration_repairs: ['id', 'migration', 'repair', 'description', 'row_count', 'detail', 'applied_at'],
   clients: ['id', 'name', 'email', 'client_token', 'token_hash', 'is_active', 'total_savings', 'created_at', 'updated_at'],
   agents: ['id', 'client_id', 'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id',
     'current_mode', 'hostname', 'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled',

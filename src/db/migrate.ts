@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { FileMigrationProvider, type Kysely, type MigrationInfo, Migrator, sql } from 'kysely'
+import { type RepairRecord, lastRepairId, readRepairs } from './repairs.js'
 
 /** db/migrations both from src/db (tests, tsx) and from dist/src/db (built). */
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../db/migrations')
@@ -47,6 +48,8 @@ export async function missingPrivileges(db: Kysely<any>): Promise<string[]> {
 
 export interface MigrateResult {
   applied: string[]
+  /** What this run changed in legacy data so that the schema could hold it. */
+  repairs: RepairRecord[]
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrateResult> {
@@ -55,13 +58,17 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrateResult> {
     const [{ u } = { u: '?' }] = (await sql<{ u: string }>`SELECT CURRENT_USER() AS u`.execute(db)).rows
     throw new MigrationError(`user ${u} lacks privileges ${missing.join(', ')} on this database; grant them or migrate as another user`)
   }
+  const repairedBefore = await lastRepairId(db)
   const { error, results = [] } = await migrator(db).migrateToLatest()
   const failed = results.find((r) => r.status === 'Error')
   if (error) {
     const msg = error instanceof Error ? error.message : String(error)
     throw new MigrationError(`migration ${failed?.migrationName ?? '(lock or provider)'} failed: ${msg}`)
   }
-  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) }
+  return {
+    applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
+    repairs: await readRepairs(db, repairedBefore),
+  }
 }
 
 export async function migrationStatus(db: Kysely<any>): Promise<readonly MigrationInfo[]> {

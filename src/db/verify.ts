@@ -4,11 +4,15 @@
  * STATUS, SELECT * FROM schema_migrations) as checks with a verdict each,
  * read from information_schema. Expected tables and columns come from
  * DATABASE_COLUMNS, the same list the typed Database interface is held to.
+ * Also: every stored pool id is `<instance_type>.<az>` (Local and Wavelength
+ * Zones included), and the legacy-data repairs the migrations recorded.
  */
 import { type Kysely, sql } from 'kysely'
+import { POOL_ID_REGEXP } from '../../db/legacy-repair.js'
 import { DATABASE_COLUMNS, VIEWS } from './database.js'
+import { type RepairRecord, formatRepairs, readRepairs } from './repairs.js'
 
-export type CheckKind = 'table' | 'column' | 'view' | 'procedure' | 'migration'
+export type CheckKind = 'table' | 'column' | 'view' | 'procedure' | 'migration' | 'data'
 
 export interface Check {
   kind: CheckKind
@@ -20,6 +24,8 @@ export interface Check {
 export interface VerifyResult {
   ok: boolean
   checks: Check[]
+  /** What migrate changed in legacy data, oldest first (information, not a check). */
+  repairs: RepairRecord[]
 }
 
 /** The agent columns the seed guide names as critical, checked one by one. */
@@ -34,7 +40,7 @@ export const PROCEDURES: Record<string, readonly string[]> = {
   compute_pool_reliability_window: ['datetime', 'datetime'],
 }
 
-export const MIGRATION_VERSIONS = ['001', '006', '007', '008', '014'] as const
+export const MIGRATION_VERSIONS = ['001', '006', '007', '008', '009', '014'] as const
 
 /** Pool ids are `<instance_type>.<az>`, VARCHAR(128) everywhere (the original files used narrower ones). */
 export const POOL_ID_TYPE = 'varchar(128)'
@@ -80,6 +86,18 @@ async function appliedVersions(db: Kysely<any>, hasTable: boolean): Promise<Set<
   return new Set(r.rows.map((x) => x.version))
 }
 
+/** Pool ids in `table.column` that are not `<instance_type>.<az>`: how many, and the smallest. */
+async function poolIdValues(db: Kysely<any>, table: string, column: string): Promise<Check> {
+  const r = await sql<{ n: number, example: string | null }>`
+    SELECT COUNT(*) AS n, MIN(${sql.ref(column)}) AS example FROM ${sql.table(table)}
+    WHERE ${sql.ref(column)} IS NOT NULL AND NOT (CONVERT(${sql.ref(column)} USING utf8mb4) REGEXP ${POOL_ID_REGEXP})`.execute(db)
+  const n = Number(r.rows[0]?.n ?? 0)
+  const name = `${table}.${column}`
+  return n === 0
+    ? { kind: 'data', name, ok: true }
+    : { kind: 'data', name, ok: false, detail: `${n} value${n === 1 ? '' : 's'} not <instance_type>.<az>, e.g. '${r.rows[0]?.example}'` }
+}
+
 export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
   const { tableType, columnsOf, procedures, poolIdColumns } = await readSchema(db)
   const checks: Check[] = []
@@ -110,6 +128,7 @@ export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
     const ok = type.toLowerCase() === POOL_ID_TYPE
     checks.push({ kind: 'column', name: `${t}.${c}`, ok, ...(ok ? {} : { detail: `${type}, expected ${POOL_ID_TYPE}` }) })
   }
+  for (const { t, c } of poolIdColumns) checks.push(await poolIdValues(db, t, c))
 
   for (const [name, want] of Object.entries(PROCEDURES)) {
     const have = procedures.get(name)
@@ -129,7 +148,7 @@ export async function verifySchema(db: Kysely<any>): Promise<VerifyResult> {
     })
   }
 
-  return { ok: checks.every((c) => c.ok), checks }
+  return { ok: checks.every((c) => c.ok), checks, repairs: await readRepairs(db) }
 }
 
 /** An aligned text table, one line per check, then a summary line. */
@@ -138,6 +157,10 @@ export function formatReport(result: VerifyResult): string {
     ...result.checks.map((c) => [c.kind, c.name, c.ok ? 'ok' : 'FAIL', c.detail ?? ''])]
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)))
   const lines = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd())
+  if (result.repairs.length > 0) {
+    const rows = result.repairs.reduce((n, r) => n + r.rowCount, 0)
+    lines.push('', `legacy data repaired by migrate (${result.repairs.length} repairs, ${rows} rows):`, ...formatRepairs(result.repairs), '')
+  }
   const failed = result.checks.filter((c) => !c.ok).length
   lines.push(failed === 0
     ? `schema complete: all ${result.checks.length} checks passed`

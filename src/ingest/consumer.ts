@@ -12,6 +12,7 @@ import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
 import type { EventHandler } from '../log/pipeline.js'
+import { readStatementBytes } from '../db/statement-bytes.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
@@ -53,6 +54,8 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
   })
   const log: Logger = consumer.logger()
+  /** The server's max_allowed_packet, read at start: statements are cut below it. */
+  let maxStatementBytes: number | undefined
   let joined = false
   consumer.on(consumer.events.GROUP_JOIN, () => { joined = true })
   consumer.on(consumer.events.CRASH, () => { joined = false })
@@ -61,13 +64,13 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
   async function applyIsolating(batch: PartitionBatch): Promise<void> {
     try {
-      const r = await applyBatch(db, batch, handlers)
+      const r = await applyBatch(db, batch, handlers, { maxStatementBytes })
       record(r, batch)
     } catch (err) {
       if (!isRefusal(err)) throw err
       if (batch.messages.length === 1) {
         log.error('database refused a message; dead-lettering it', { topic: batch.topic, partition: batch.partition, offset: batch.messages[0]!.offset, error: String(err) })
-        await deadLetterRefused(db, batch.topic, batch.partition, batch.messages[0]!, (err as Error).message)
+        await deadLetterRefused(db, batch.topic, batch.partition, batch.messages[0]!, (err as Error).message, maxStatementBytes)
         metrics?.deadLetters.inc({ topic: batch.topic })
         return
       }
@@ -148,6 +151,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   return {
     consumer,
     async start() {
+      maxStatementBytes = await readStatementBytes(db)
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       await consumer.run({

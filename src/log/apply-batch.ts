@@ -14,6 +14,7 @@ import { parseMessage } from '../events/parse.js'
 import type { SpotEvent } from '../events/schemas.js'
 import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, lockForHandlers } from './pipeline.js'
 import { toDbTime } from '../db/time.js'
+import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
 
 export interface RawMessage {
   offset: string
@@ -41,6 +42,11 @@ export interface ApplyResult {
 
 const CHUNK = 500
 
+export interface ApplyOptions {
+  /** The largest statement the server takes (readStatementBytes); rows are cut by bytes as well as by CHUNK. */
+  maxStatementBytes?: number
+}
+
 async function lockCheckpoint(trx: Transaction<Database>, topic: string, partition: number): Promise<bigint> {
   const read = () => trx.selectFrom('consumer_checkpoints').select('offset_no')
     .where('topic', '=', topic).where('partition_no', '=', partition).forUpdate().executeTakeFirst()
@@ -63,8 +69,39 @@ async function existingEventIds(trx: Transaction<Database>, ids: string[]): Prom
   return found
 }
 
-async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK))
+async function insertChunked<T extends object>(rows: T[], maxBytes: number, insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (const chunk of chunkByBytes(rows, CHUNK, maxBytes, rowBytes)) await insert(chunk)
+}
+
+const isDuplicateEventId = (err: unknown) =>
+  (err as { errno?: unknown } | null)?.errno === 1062 && /uq_event_log_event/.test(String((err as Error).message))
+
+/**
+ * Appends consumed events to event_log and returns the ids another
+ * transaction stored first. The same event arriving on two partitions at once
+ * passes both transactions' existence check; the later INSERT then waits for
+ * the earlier one's commit and fails on the unique event_id. That statement
+ * alone is undone (the transaction and its locks stay), the ids are read
+ * again (READ COMMITTED: the winner's row is visible now) and the rest is
+ * inserted again: a duplicate, never a refusal.
+ */
+async function appendEvents(trx: Transaction<Database>, rows: NewEventLog[], maxBytes: number): Promise<Set<string>> {
+  const lost = new Set<string>()
+  for (let chunk of chunkByBytes(rows, CHUNK, maxBytes, rowBytes)) {
+    while (chunk.length > 0) {
+      try {
+        await trx.insertInto('event_log').values(chunk).execute()
+        break
+      } catch (err) {
+        if (!isDuplicateEventId(err)) throw err
+        const stored = await existingEventIds(trx, chunk.map((r) => r.event_id))
+        if (stored.size === 0) throw err
+        for (const id of stored) lost.add(id)
+        chunk = chunk.filter((r) => !stored.has(r.event_id))
+      }
+    }
+  }
+  return lost
 }
 
 function logRow(e: SpotEvent, source: string, position?: { topic: string, partition: number, offset: string }): NewEventLog {
@@ -100,19 +137,20 @@ class Collector implements BatchContext {
 }
 
 /** Runs the handlers over `events` and writes what they emitted. Shared with replays and HTTP commands. */
-export async function applyEvents(trx: Transaction<Database>, events: readonly SpotEvent[], handlers: readonly EventHandler[]): Promise<Collector> {
+export async function applyEvents(trx: Transaction<Database>, events: readonly SpotEvent[], handlers: readonly EventHandler[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<Collector> {
   const out = new Collector()
   for (const h of handlers) {
     const mine = events.filter((e) => h.handles.has(e.type))
     if (mine.length > 0) await h.apply(trx, mine, out)
   }
-  await insertChunked(out.decisions, (c) => trx.insertInto('event_log').values(c).execute())
-  await insertChunked(out.outbox, (c) => trx.insertInto('outbox').values(c).execute())
+  await insertChunked(out.decisions, maxBytes, (c) => trx.insertInto('event_log').values(c).execute())
+  await insertChunked(out.outbox, maxBytes, (c) => trx.insertInto('outbox').values(c).execute())
   return out
 }
 
-export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, handlers: readonly EventHandler[]): Promise<ApplyResult> {
+export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, handlers: readonly EventHandler[], opts: ApplyOptions = {}): Promise<ApplyResult> {
   const { topic, partition, messages } = batch
+  const maxBytes = opts.maxStatementBytes ?? DEFAULT_STATEMENT_BYTES
   const last = messages.at(-1)
   if (!last) return { lastOffset: null, applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped: 0 }
 
@@ -126,37 +164,43 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
     const skipped = messages.length - fresh.length
     if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped }
 
-    const dead: NewDeadLetterEvent[] = []
+    const dead: DeadLetterRow[] = []
     const parsed: { event: SpotEvent, message: RawMessage }[] = []
     for (const m of fresh) {
       const r = parseMessage(m.value)
       if (r.ok) parsed.push({ event: r.event, message: m })
-      else dead.push(deadLetter(topic, partition, m, r.reason))
+      else dead.push(deadLetter(topic, partition, m, r.reason, maxBytes))
     }
 
     // Stored before, or repeated within this batch: a duplicate either way.
     const seen = await existingEventIds(trx, parsed.map((p) => p.event.eventId))
-    const newOnes = parsed.filter((p) => {
+    const candidates = parsed.filter((p) => {
       if (seen.has(p.event.eventId)) return false
       seen.add(p.event.eventId)
       return true
+    }).map((p) => ({ ...p, row: logRow(p.event, 'kafka', { topic, partition, offset: p.message.offset }) }))
+    const fits = candidates.filter((p) => {
+      const bytes = rowBytes(p.row)
+      if (bytes <= maxBytes) return true
+      dead.push({ ...deadLetter(topic, partition, p.message, `too large to store: the event is ${bytes} bytes, the database takes ${maxBytes} in one statement`, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
+      return false
     })
-    await lockForHandlers(trx, newOnes.map((p) => p.event), handlers)
-    await insertChunked(newOnes, (c) => trx.insertInto('event_log')
-      .values(c.map((p) => logRow(p.event, 'kafka', { topic, partition, offset: p.message.offset }))).execute())
+    await lockForHandlers(trx, fits.map((p) => p.event), handlers)
+    const storedElsewhere = await appendEvents(trx, fits.map((p) => p.row), maxBytes)
+    const newOnes = fits.filter((p) => !storedElsewhere.has(p.event.eventId))
 
     const events = newOnes.map((p) => p.event)
-    const out = await applyEvents(trx, events, handlers)
+    const out = await applyEvents(trx, events, handlers, maxBytes)
     for (const p of newOnes) {
       const reason = out.rejected.get(p.event.eventId)
-      if (reason !== undefined) dead.push({ ...deadLetter(topic, partition, p.message, reason), event_id: p.event.eventId, event_type: p.event.type })
+      if (reason !== undefined) dead.push({ ...deadLetter(topic, partition, p.message, reason, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
     }
-    await writeDeadLetters(trx, dead)
+    await writeDeadLetters(trx, dead, maxBytes)
 
     const lastOffset = fresh.at(-1)!.offset
     await trx.updateTable('consumer_checkpoints').set({ offset_no: lastOffset })
       .where('topic', '=', topic).where('partition_no', '=', partition).execute()
-    return { lastOffset, applied: events, decided: out.decisions, duplicates: parsed.length - newOnes.length, deadLettered: dead.length, skipped }
+    return { lastOffset, applied: events, decided: out.decisions, duplicates: parsed.length - candidates.length + storedElsewhere.size, deadLettered: dead.length, skipped }
   })
 }
 
@@ -167,29 +211,56 @@ function utf8Prefix(s: string, max: number): string {
 }
 
 // message_key is VARBINARY(1024), reason TEXT (65,535 bytes), raw_value MEDIUMBLOB (16 MiB):
-// a dead letter must always fit, or the partition could never move past it.
-function deadLetter(topic: string, partition: number, m: RawMessage, reason: string): NewDeadLetterEvent {
+// a dead letter must always fit, or the partition could never move past it. A
+// raw value is kept up to the column and up to one statement of this server
+// (a bigger row could not be read back either); beyond that the reason says so.
+const RAW_COLUMN = 16 * 1024 * 1024 - 1
+
+type DeadLetterRow = NewDeadLetterEvent & { topic: string, partition_no: number, offset_no: string }
+
+function deadLetter(topic: string, partition: number, m: RawMessage, reason: string, maxBytes: number): DeadLetterRow {
+  const keep = m.value !== null && m.value.length <= Math.min(RAW_COLUMN, maxBytes)
+  const why = keep || m.value === null ? reason
+    : `${utf8Prefix(reason, 50_000)}; raw value of ${m.value.length} bytes not kept: larger than the column or one statement of this database (${Math.min(RAW_COLUMN, maxBytes)} bytes)`
   return {
     topic, partition_no: partition, offset_no: m.offset, message_key: m.key && m.key.subarray(0, 1024),
-    raw_value: m.value && m.value.length < 16 * 1024 * 1024 ? m.value : null,
-    event_id: null, event_type: null, reason: utf8Prefix(reason, 60_000),
+    raw_value: keep ? m.value : null, event_id: null, event_type: null, reason: utf8Prefix(why, 60_000),
   }
 }
 
-async function writeDeadLetters(trx: Transaction<Database>, rows: NewDeadLetterEvent[]): Promise<void> {
-  await insertChunked(rows, (c) => trx.insertInto('dead_letter_events').values(c)
-    .onDuplicateKeyUpdate({ reason: sql`VALUES(reason)` }).execute())
+/**
+ * Writes dead letters in statements cut by bytes. A raw value too big for one
+ * statement (mysql2 sends it as hex, twice its size) is written in pieces
+ * appended to its row. On a position seen before (a partition started again
+ * from 0, see checkpoint resets), the row describes the new message.
+ */
+async function writeDeadLetters(trx: Transaction<Database>, rows: DeadLetterRow[], maxBytes: number): Promise<void> {
+  const insert = (c: NewDeadLetterEvent[]) => trx.insertInto('dead_letter_events').values(c).onDuplicateKeyUpdate({
+    message_key: sql`VALUES(message_key)`, raw_value: sql`VALUES(raw_value)`, event_id: sql`VALUES(event_id)`,
+    event_type: sql`VALUES(event_type)`, reason: sql`VALUES(reason)`, published_at: null,
+  }).execute()
+  const big = rows.filter((r) => rowBytes(r) > maxBytes)
+  await insertChunked(rows.filter((r) => !big.includes(r)), maxBytes, insert)
+  const piece = Math.max(4096, Math.floor((maxBytes - 64 * 1024) / 2))
+  for (const r of big) {
+    const raw = r.raw_value ?? Buffer.alloc(0)
+    await insert([{ ...r, raw_value: raw.subarray(0, piece) }])
+    for (let at = piece; at < raw.length; at += piece) {
+      await trx.updateTable('dead_letter_events').set({ raw_value: sql`CONCAT(raw_value, ${raw.subarray(at, at + piece)})` })
+        .where('topic', '=', r.topic).where('partition_no', '=', r.partition_no).where('offset_no', '=', sql<number>`${r.offset_no}`).execute()
+    }
+  }
 }
 
 /**
  * Dead-letters one message that the database itself refuses (a value no
  * retry can store), and moves the checkpoint past it.
  */
-export async function deadLetterRefused(db: Kysely<Database>, topic: string, partition: number, m: RawMessage, reason: string): Promise<void> {
+export async function deadLetterRefused(db: Kysely<Database>, topic: string, partition: number, m: RawMessage, reason: string, maxBytes = DEFAULT_STATEMENT_BYTES): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const checkpoint = await lockCheckpoint(trx, topic, partition)
     if (BigInt(m.offset) <= checkpoint) return
-    await writeDeadLetters(trx, [deadLetter(topic, partition, m, `database refused: ${reason}`)])
+    await writeDeadLetters(trx, [deadLetter(topic, partition, m, `database refused: ${reason}`, maxBytes)], maxBytes)
     await trx.updateTable('consumer_checkpoints').set({ offset_no: m.offset })
       .where('topic', '=', topic).where('partition_no', '=', partition).execute()
   })

@@ -1,0 +1,57 @@
+/**
+ * Statements are cut by bytes as well as rows: the server refuses (and
+ * mysql2 sees a reset connection for) any statement larger than its
+ * `max_allowed_packet`, which no retry can fix. mysql2 interpolates values
+ * into the statement text client-side, so the size of a row is the size of
+ * its escaped values: a Buffer goes as X'hex' (twice its length), a string
+ * with a backslash before each quote, backslash and control character.
+ */
+import { sql, type Kysely } from 'kysely'
+
+/** Room for the statement's own text (INSERT INTO ... (columns) ... ON DUPLICATE KEY ...). */
+const STATEMENT_TEXT = 16 * 1024
+
+/** Used when the server's limit was not read: MySQL's smallest shipped default (1 MiB at 5.6). */
+export const DEFAULT_STATEMENT_BYTES = 1024 * 1024 - STATEMENT_TEXT
+
+/** The largest statement the server takes, read from `@@max_allowed_packet`, less room for the statement text. */
+export async function readStatementBytes(db: Kysely<any>): Promise<number> {
+  const { rows } = await sql<{ packet: number | string }>`SELECT @@max_allowed_packet AS packet`.execute(db)
+  return Number(rows[0]!.packet) - STATEMENT_TEXT
+}
+
+const ESCAPED = /[\0\b\t\n\r\x1a"'\\]/g
+
+/** Bytes of one value in an interpolated statement. */
+export function valueBytes(v: unknown): number {
+  if (v === null || v === undefined) return 4
+  if (Buffer.isBuffer(v)) return 2 * v.length + 3
+  if (typeof v === 'string') return Buffer.byteLength(v) + (v.match(ESCAPED)?.length ?? 0) + 2
+  return 32
+}
+
+/** Bytes of one row of a multi-row INSERT: its values, commas and parentheses. */
+export function rowBytes(row: object): number {
+  let n = 2
+  for (const v of Object.values(row)) n += valueBytes(v) + 1
+  return n
+}
+
+/** Greedy chunks of at most `maxRows` rows and `maxBytes` bytes; a row bigger than `maxBytes` goes alone. */
+export function chunkByBytes<T>(rows: readonly T[], maxRows: number, maxBytes: number, size: (row: T) => number): T[][] {
+  const chunks: T[][] = []
+  let cur: T[] = []
+  let bytes = 0
+  for (const r of rows) {
+    const b = size(r)
+    if (cur.length > 0 && (cur.length >= maxRows || bytes + b > maxBytes)) {
+      chunks.push(cur)
+      cur = []
+      bytes = 0
+    }
+    cur.push(r)
+    bytes += b
+  }
+  if (cur.length > 0) chunks.push(cur)
+  return chunks
+}
