@@ -15,7 +15,7 @@ import { newEvent } from '../src/events/producer.js'
 import { partitionKeyOf, type SpotEvent } from '../src/events/schemas.js'
 import { applyBatch } from '../src/log/apply-batch.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
-import { ingestionHandlers } from '../src/ingest/handlers.js'
+import { pipeline } from '../src/wiring.js'
 import { toDbTime } from '../src/db/time.js'
 
 const N = Number(process.env.EVENTS ?? 100_000)
@@ -70,7 +70,7 @@ async function applyOnly(stream: SpotEvent[]): Promise<number> {
   const db = await freshDb(name)
   const partitions = [0, 1, 2, 3].map((p) => stream.filter((_, i) => i % 4 === p)
     .map((e, offset) => ({ offset: String(offset), key: null, value: Buffer.from(JSON.stringify(e)) })))
-  const handlers = ingestionHandlers()
+  const handlers = pipeline()
   const started = performance.now()
   await Promise.all(partitions.map(async (messages, partition) => {
     for (let i = 0; i < messages.length; i += 500) {
@@ -102,7 +102,7 @@ async function throughConsumer(stream: SpotEvent[]): Promise<{ seconds: number, 
   let resolveDone!: () => void
   const done = new Promise<void>((r) => { resolveDone = r })
   const consumer = createIngestConsumer({
-    kafka, db, groupId: `bench-${topic}`, topics: [topic], handlers: ingestionHandlers(), chunkSize: 500,
+    kafka, db, groupId: `bench-${topic}`, topics: [topic], pipeline: pipeline(), chunkSize: 500,
     partitionsConsumedConcurrently: 4,
     onApplied: (r) => { applied += r.applied.length; if (applied >= stream.length) resolveDone() },
   })

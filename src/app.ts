@@ -11,7 +11,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
 import { errorHandler, notFoundHandler } from './errors.js'
-import type { EventHandler } from './log/pipeline.js'
+import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
 import { clientAuth, operatorAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'
@@ -29,8 +29,8 @@ export interface AppDeps {
   db: Kysely<Database>
   metrics: Metrics
   consumerReady: () => boolean
-  /** The handlers HTTP commands go through: the same ones the consumer applies (ingestionHandlers). */
-  handlers: readonly EventHandler[]
+  /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
+  pipeline: Pipeline
   /** UI origins allowed to call the API from a browser (CORS_ORIGINS). */
   corsOrigins?: readonly string[]
   /** OPERATOR_TOKEN; unset, the operator routes refuse every request. */
@@ -54,7 +54,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
     await api.register(rateLimitPlugin, deps.rateLimit ?? { max: 1200, timeWindowMs: 60_000 })
     await api.register(async (client) => {
       clientAuth(client, deps.db)
-      const commands = { db: deps.db, handlers: deps.handlers }
+      const commands = { db: deps.db, pipeline: deps.pipeline }
       await client.register(agentRoutes, commands)
       await client.register(replicaRoutes, commands)
       await client.register(historyRoutes, { db: deps.db })
@@ -62,7 +62,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
     })
     await api.register(async (operator) => {
       operatorAuth(operator, deps.operatorToken)
-      await operator.register(operatorRoutes, { db: deps.db, handlers: deps.handlers })
+      await operator.register(operatorRoutes, { db: deps.db, pipeline: deps.pipeline })
     })
   })
 }

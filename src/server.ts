@@ -9,7 +9,7 @@ import { app } from './app.js'
 import { type Config, topicsOf } from './config.js'
 import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
-import { ingestionHandlers } from './ingest/handlers.js'
+import { pipeline as buildPipeline } from './wiring.js'
 import { createOutboxRelay } from './ingest/outbox-relay.js'
 import { Metrics } from './metrics.js'
 
@@ -43,10 +43,10 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
   const topics = [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
   const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const relay = createOutboxRelay({ db, producer, commandsTopic: t.replicaCommands, log: kafka.logger(), metrics })
-  // One set of handlers: the consumer and the HTTP commands go through the same rules.
-  const handlers = ingestionHandlers({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES })
+  // One pipeline: the consumer and the HTTP commands go through the same rules and projections.
+  const pipeline = buildPipeline({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES })
   const consumer = createIngestConsumer({
-    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, handlers,
+    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline,
     onApplied: () => relay.wake(),
   })
 
@@ -69,7 +69,7 @@ export async function serve(config: Config, opts: { signals?: boolean } = {}): P
 
   try {
     await fastify.register(app, {
-      db, metrics, consumerReady: consumer.isReady, handlers, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
+      db, metrics, consumerReady: consumer.isReady, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
       rateLimit: { max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
     })
     await producer.connect()

@@ -6,12 +6,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { submitAgentEvent } from '../src/agent/agent.handler.js'
+import { submitInput } from '../src/log/core.js'
 import { ReplicaCreateRequestedSchema } from '../src/agent/agent.events.js'
 import { createClient } from '../src/clients/client.repository.js'
 import { runFleet } from '../src/fleet.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
-import { ingestionHandlers } from '../src/ingest/handlers.js'
+import { pipeline } from '../src/wiring.js'
 import { relayOnce } from '../src/ingest/outbox-relay.js'
 import { freshDatabase } from './helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from './helper-kafka.js'
@@ -23,9 +23,9 @@ t.test('fleet, rules, outbox and consumer close the loop', async (t) => {
     spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
     pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
   }
-  const handlers = ingestionHandlers({ rebalancePolicy: 'ignore', recentInterruptionMinutes: 10 })
+  const handlers = pipeline({ rebalancePolicy: 'ignore', recentInterruptionMinutes: 10 })
   const consumer = createIngestConsumer({
-    kafka, db, groupId: uniqueName('g'), handlers, sessionTimeoutMs: 6_000,
+    kafka, db, groupId: uniqueName('g'), pipeline: handlers, sessionTimeoutMs: 6_000,
     topics: [topics.spotInterruptions, topics.replicaEvents, topics.agentEvents, topics.pricingSnapshots],
   })
   t.teardown(() => consumer.stop())
@@ -41,7 +41,7 @@ t.test('fleet, rules, outbox and consumer close the loop', async (t) => {
   })
   const agentId = agents![0]!.id
   const replicaId = randomUUID()
-  const outcome = await submitAgentEvent(db, ReplicaCreateRequestedSchema.parse({
+  const outcome = await submitInput(db, ReplicaCreateRequestedSchema.parse({
     eventId: randomUUID(), type: 'user.replica_create_requested', version: 1, occurredAt: new Date().toISOString(),
     clientId: client.id, agentId, data: { replicaId },
   }), handlers)

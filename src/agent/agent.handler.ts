@@ -1,29 +1,26 @@
 /**
- * The transactional shell around the agent rules: an EventHandler that, for
- * one batch, locks the batch's agents with one SELECT ... FOR UPDATE, loads
+ * The transactional shell around the agent rules: the agent decider. For one
+ * batch it locks the batch's agents with one SELECT ... FOR UPDATE, loads
  * their live replicas, the replicas the events name and their recent signals,
- * folds decide/evolve in memory per agent in event order, then writes agents,
- * replicas, interruption and switch rows back with one statement per table,
- * and emits decisions, commands and rejections through the batch context.
+ * folds decide/evolve in memory per agent in event order, writes agents and
+ * replicas back with one statement per table, and returns each input's
+ * decisions, commands or rejection as values. The rows the decisions imply
+ * elsewhere (interruptions, switches) are projections (src/projections/).
  *
- * HTTP commands go through the same code: see submitAgentEvent.
+ * HTTP commands go through the same code (src/log/core.ts submitInput).
  */
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
-import type { Database, NewInstanceSwitch, NewSpotInterruptionEvent } from '../db/database.js'
-import { toDbTime } from '../db/time.js'
-import type { EventType, SpotEvent } from '../events/schemas.js'
+import type { Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
 import { parsePoolId } from '../events/schemas.js'
-import { applyEvents } from '../log/apply-batch.js'
-import type { BatchContext, CommandEvent, EventHandler } from '../log/pipeline.js'
-import { lockForHandlers } from '../log/pipeline.js'
-import { AGENT_WIRE_TYPES, type AgentInput, type DecisionEvent, USER_REQUEST_TYPES } from './agent.events.js'
+import type { Decider, Verdict } from '../log/decider.js'
+import { AGENT_WIRE_TYPES, type AgentInput, type AgentInputType, USER_REQUEST_TYPES } from './agent.events.js'
 import {
   type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide, rejection,
 } from './agent.rules.js'
 import {
-  type PoolCandidate, type ReplicaWrite, agentFromRow, appendToLog, ensureAgents, insertInterruptions, insertSwitches,
-  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, recordFailoverCompletions, replicaFromRow, saveAgents, saveReplicas,
+  type PoolCandidate, type ReplicaWrite, agentFromRow, ensureAgents,
+  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
 } from './agent.repository.js'
 
 export interface AgentHandlerOptions {
@@ -33,17 +30,14 @@ export interface AgentHandlerOptions {
   newId?: () => string
 }
 
-// The pipeline's types name wire events only; user requests travel the same
-// road (event_log, handlers, context), so they are widened here, in one place.
-const asPipelineEvent = (e: AgentInput) => e as unknown as SpotEvent
-export const AGENT_HANDLED_TYPES = new Set<string>([...AGENT_WIRE_TYPES, ...USER_REQUEST_TYPES]) as ReadonlySet<string> as ReadonlySet<EventType>
+export const AGENT_HANDLED_TYPES: readonly AgentInputType[] = [...AGENT_WIRE_TYPES, ...USER_REQUEST_TYPES]
 
-export function agentHandler(opts: AgentHandlerOptions): EventHandler {
+export function agentDecider(opts: AgentHandlerOptions): Decider<AgentInputType> {
   return {
     name: 'agent-rules',
     handles: AGENT_HANDLED_TYPES,
-    apply: (trx, events, ctx) => applyAgentEvents(trx, events as readonly SpotEvent[] as unknown as readonly AgentInput[], ctx, opts),
-    lock: async (trx, events) => { await lockBatchAgents(trx, groupByAgent(events as readonly SpotEvent[] as unknown as readonly AgentInput[])) },
+    decide: (trx, inputs) => applyAgentEvents(trx, inputs, opts),
+    lock: async (trx, inputs) => { await lockBatchAgents(trx, groupByAgent(inputs)) },
   }
 }
 
@@ -74,8 +68,9 @@ function instanceTypes(states: readonly AgentState[], events: readonly AgentInpu
   return [...types]
 }
 
-export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], ctx: BatchContext, opts: AgentHandlerOptions): Promise<void> {
-  if (events.length === 0) return
+export async function applyAgentEvents(trx: Transaction<Database>, events: readonly AgentInput[], opts: AgentHandlerOptions): Promise<Map<string, Verdict>> {
+  const verdicts = new Map<string, Verdict>()
+  if (events.length === 0) return verdicts
   const byAgent = groupByAgent(events)
   const { states, owner, choosePool } = await loadBatchState(trx, byAgent)
 
@@ -88,13 +83,13 @@ export async function applyAgentEvents(trx: Transaction<Database>, events: reado
       const outcome = named !== null && owner.has(named) && owner.get(named) !== state.agentId
         ? rejection(e, `replica ${named} belongs to another agent`, env)
         : decide(e, state, env)
-      out.collect(state, e, outcome)
-      emit(ctx, e, outcome)
+      verdicts.set(e.eventId, outcome)
       state = applyOutcome(state, e, outcome)
     }
     out.changed(before, state)
   }
   await out.flush(trx)
+  return verdicts
 }
 
 function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> {
@@ -143,64 +138,10 @@ function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): 
   }
 }
 
-function emit(ctx: BatchContext, e: AgentInput, outcome: Outcome): void {
-  const cause = asPipelineEvent(e)
-  for (const d of outcome.decisions) {
-    ctx.decision({
-      eventId: d.eventId, type: d.type, clientId: d.clientId, agentId: d.agentId, occurredAt: d.occurredAt,
-      payload: d, causeEventId: d.causeEventId,
-    })
-  }
-  for (const c of outcome.commands) ctx.command(c, cause)
-  if (outcome.rejection !== undefined) ctx.reject(cause, outcome.rejection)
-}
-
 /** Row changes gathered while folding, written once per batch. */
 class Writes {
   private readonly agents: AgentState[] = []
   private readonly replicas: ReplicaWrite[] = []
-  private readonly interruptions: NewSpotInterruptionEvent[] = []
-  private readonly switches: NewInstanceSwitch[] = []
-  private readonly completions: { replicaId: string, at: string }[] = []
-
-  collect(s: AgentState, e: AgentInput, outcome: Outcome): void {
-    if (outcome.rejection !== undefined) return
-    if (e.type === 'replica.promoted') this.completions.push({ replicaId: e.data.replicaId, at: e.occurredAt })
-    if (e.type === 'agent.instance_switched') {
-      const d = e.data
-      this.switches.push({
-        event_id: e.eventId, client_id: s.clientId, agent_id: s.agentId, old_instance_id: d.oldInstanceId,
-        new_instance_id: d.newInstanceId, old_pool_id: d.oldPoolId, new_pool_id: d.newPoolId, old_mode: s.mode,
-        new_mode: s.mode, on_demand_price: d.onDemandPrice, old_spot_price: d.oldSpotPrice, new_spot_price: d.newSpotPrice,
-        event_trigger: d.trigger, reason: d.trigger, switched_at: toDbTime(e.occurredAt),
-      })
-    }
-    for (const d of outcome.decisions) this.decision(s, d)
-  }
-
-  private decision(s: AgentState, d: DecisionEvent): void {
-    if (d.type === 'decision.signal_recorded') {
-      const x = d.data
-      this.interruptions.push({
-        event_id: d.causeEventId, client_id: s.clientId, agent_id: s.agentId, instance_id: x.instanceId, pool_id: x.poolId,
-        signal_type: x.signalType, detected_at: toDbTime(x.detectedAt),
-        termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
-        // NULL until the agent reports the replica promoted (recordFailoverCompletions).
-        replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
-        success: x.success ? 1 : 0, error_message: x.error,
-      })
-    } else if (d.type === 'decision.failover_executed' || d.type === 'decision.replica_promoted') {
-      const x = d.data
-      const failover = d.type === 'decision.failover_executed'
-      this.switches.push({
-        event_id: d.eventId, client_id: s.clientId, agent_id: s.agentId, old_instance_id: x.oldInstanceId,
-        new_instance_id: x.newInstanceId, old_pool_id: x.oldPoolId, new_pool_id: x.newPoolId, old_mode: s.mode,
-        new_mode: s.mode, on_demand_price: x.onDemandPrice, old_spot_price: x.oldSpotPrice, new_spot_price: x.newSpotPrice,
-        event_trigger: failover ? d.data.signalType : 'user',
-        reason: failover ? 'automatic-interruption-failover' : 'manual-replica-promotion', switched_at: toDbTime(d.occurredAt),
-      })
-    }
-  }
 
   /** Queues the agent row and the replicas that differ from what was loaded. */
   changed(before: AgentState, after: AgentState): void {
@@ -215,40 +156,5 @@ class Writes {
   async flush(trx: Transaction<Database>): Promise<void> {
     await saveAgents(trx, this.agents)
     await saveReplicas(trx, this.replicas)
-    await insertInterruptions(trx, this.interruptions)
-    await insertSwitches(trx, this.switches)
-    await recordFailoverCompletions(trx, this.completions)
   }
-}
-
-export interface SubmitResult {
-  /** The event id was logged before: nothing was applied again. */
-  duplicate: boolean
-  /** Why the rules refused it (HTTP 409), or null. */
-  rejection: string | null
-  decisions: DecisionEvent[]
-  commands: CommandEvent[]
-}
-
-/**
- * The HTTP entry: a user request (or an agent.config_changed built from a
- * config form) is appended to event_log with source 'http' and applied by the
- * same handlers as consumed events, in one transaction. The caller has
- * already checked that the agent belongs to the requesting client (this
- * would otherwise create the agent row).
- */
-export async function submitAgentEvent(db: Kysely<Database>, event: AgentInput, handlers: readonly EventHandler[]): Promise<SubmitResult> {
-  // READ COMMITTED, as in applyBatch: reads made after the agent lock must see what the lock's previous holder committed.
-  return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-    await lockForHandlers(trx, [asPipelineEvent(event)], handlers)
-    if (!(await appendToLog(trx, event, 'http'))) return { duplicate: true, rejection: null, decisions: [], commands: [] }
-    const out = await applyEvents(trx, [asPipelineEvent(event)], handlers)
-    const emitted = out.decisions.filter((d) => d.cause_event_id === event.eventId).map((d) => JSON.parse(d.payload) as { type: string })
-    return {
-      duplicate: false,
-      rejection: out.rejected.get(event.eventId) ?? null,
-      decisions: emitted.filter((d): d is DecisionEvent => d.type.startsWith('decision.')),
-      commands: emitted.filter((d): d is CommandEvent => d.type.startsWith('command.')),
-    }
-  })
 }

@@ -5,7 +5,7 @@
  * read back from DECIMAL(12,6) equals the one the event carried.
  */
 import { sql, type Transaction } from 'kysely'
-import type { AgentRow, Database, NewInstanceSwitch, NewReplicaInstance, NewSpotInterruptionEvent, ReplicaInstanceRow } from '../db/database.js'
+import type { AgentRow, Database, NewReplicaInstance, ReplicaInstanceRow } from '../db/database.js'
 import { fromDbTime, isoFromDb, toDbTime } from '../db/time.js'
 import { normaliseMoney, parsePoolId } from '../events/schemas.js'
 import {
@@ -168,40 +168,4 @@ export async function saveReplicas(trx: Trx, writes: readonly ReplicaWrite[]): P
   const ordered = [...writes].sort((a, b) => Number(isLive(a.replica)) - Number(isLive(b.replica)))
   await trx.insertInto('replica_instances').values(ordered.map(replicaRow))
     .onDuplicateKeyUpdate(fromValues(REPLICA_COLUMNS)).execute()
-}
-
-export async function insertInterruptions(trx: Trx, rows: readonly NewSpotInterruptionEvent[]): Promise<void> {
-  if (rows.length === 0) return
-  await trx.insertInto('spot_interruption_events').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
-}
-
-export async function insertSwitches(trx: Trx, rows: readonly NewInstanceSwitch[]): Promise<void> {
-  if (rows.length === 0) return
-  await trx.insertInto('instance_switches').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
-}
-
-/**
- * A failover is complete when the agent reports the replica promoted: the
- * interruption row's failover_time_ms is the signal's time to that report.
- * Rare (one per failover), so a statement each.
- */
-export async function recordFailoverCompletions(trx: Trx, completions: readonly { replicaId: string, at: string }[]): Promise<void> {
-  for (const c of completions) {
-    await trx.updateTable('spot_interruption_events')
-      .set({ failover_time_ms: sql`GREATEST(0, ROUND(TIMESTAMPDIFF(MICROSECOND, detected_at, ${toDbTime(c.at)}) / 1000))` })
-      .where('replica_id', '=', c.replicaId).where('response_action', '=', 'failover').execute()
-  }
-}
-
-/** Appends an event that did not come from Kafka (an HTTP request); false when its id is already logged. */
-export async function appendToLog(trx: Trx, e: { eventId: string, type: string, version: number, clientId: string, agentId: string, occurredAt: string }, source: 'http'): Promise<boolean> {
-  // INSERT IGNORE, not ON DUPLICATE KEY UPDATE: mysql2 counts a found row as
-  // affected, so only IGNORE tells a duplicate apart. The event passed zod,
-  // so no other error is there to be downgraded to a warning.
-  const r = await trx.insertInto('event_log').orIgnore().values({
-    event_id: e.eventId, type: e.type, version: e.version, client_id: e.clientId, agent_id: e.agentId,
-    occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e), source, cause_event_id: null,
-    topic: null, partition_no: null, offset_no: null,
-  }).executeTakeFirst()
-  return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
 }

@@ -10,7 +10,7 @@
  * `decision.rejected`; late, duplicate and out-of-order events are rejected,
  * never thrown.
  */
-import type { CommandEvent, CommandType } from '../log/pipeline.js'
+import type { CommandEvent, CommandType } from '../log/decider.js'
 import type { EventOf } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'

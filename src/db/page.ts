@@ -10,6 +10,9 @@ export interface Cursor { at: string, id: number }
 
 export interface Page<T> { items: T[], next: Cursor | null }
 
+/** Which page to read: after `cursor` (the first page without one), at most `limit` rows. */
+export interface PageRequest { cursor?: Cursor | undefined, limit: number }
+
 /** Rows strictly after `cursor` in (timeColumn desc, idColumn desc) order. */
 export function after(timeColumn: string, idColumn: string, cursor: Cursor) {
   const t = sql.ref(timeColumn)

@@ -11,7 +11,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
-import type { EventHandler } from '../log/pipeline.js'
+import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
@@ -20,7 +20,8 @@ export interface IngestOptions {
   db: Kysely<Database>
   groupId: string
   topics: readonly string[]
-  handlers: readonly EventHandler[]
+  /** The deciders and projections (src/wiring.ts). */
+  pipeline: Pipeline
   metrics?: Metrics
   /** Messages per transaction. */
   chunkSize?: number
@@ -45,7 +46,7 @@ export interface IngestConsumer {
 class Stopped extends Error {}
 
 export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
-  const { kafka, db, handlers, metrics } = opts
+  const { kafka, db, pipeline, metrics } = opts
   const chunkSize = opts.chunkSize ?? 500
   const backoff = opts.backoff ?? DEFAULT_BACKOFF
   const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
@@ -64,7 +65,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
   async function applyIsolating(batch: PartitionBatch): Promise<void> {
     try {
-      const r = await applyBatch(db, batch, handlers, { maxStatementBytes })
+      const r = await applyBatch(db, batch, pipeline, { maxStatementBytes })
       record(r, batch)
     } catch (err) {
       if (!isRefusal(err)) throw err
@@ -85,13 +86,12 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       for (const e of r.applied) metrics.eventsConsumed.inc({ type: e.type })
       if (r.duplicates) metrics.duplicates.inc({}, r.duplicates)
       if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
-      for (const d of r.decided) {
+      for (const { event: d } of r.produced) {
         if (d.type === 'decision.failover_executed') metrics.failovers.inc()
         if (d.type === 'decision.emergency_snapshot_requested') metrics.emergencySnapshots.inc()
         if (d.type === 'decision.signal_recorded') {
-          const { data } = JSON.parse(d.payload) as { data: { responseAction: string, responseTimeMs: number } }
-          metrics.decisions.inc({ action: data.responseAction })
-          metrics.decisionSeconds.observe({}, data.responseTimeMs / 1000)
+          metrics.decisions.inc({ action: d.data.responseAction })
+          metrics.decisionSeconds.observe({}, d.data.responseTimeMs / 1000)
         }
       }
     }

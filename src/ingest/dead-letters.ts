@@ -1,7 +1,7 @@
 /**
  * Dead letters for operators: the parked ones with their reasons (newest
  * first, keyset pages), and re-drive: a parked message goes through the same
- * path as a consumed one (parse, handler locks, event_log, applyEvents), in
+ * path as a consumed one (parse, decider locks, event_log, applyAppended), in
  * one transaction holding the dead letter's row lock.
  *
  * Nothing is applied twice: the row lock and resolved_at make concurrent or
@@ -16,9 +16,8 @@ import type { Database, DeadLetterEventRow } from '../db/database.js'
 import { type Cursor, after, pageOf } from '../db/page.js'
 import { isoFromDb, toDbTime } from '../db/time.js'
 import { parseMessage } from '../events/parse.js'
-import { applyEvents } from '../log/apply-batch.js'
-import { type EventHandler, lockForHandlers } from '../log/pipeline.js'
-import { logRowOf } from '../log/stored-event.js'
+import { type Pipeline, applyAppended, lockDeciders } from '../log/core.js'
+import { appendInputIfNew } from '../log/event-log.js'
 
 export interface DeadLetterFilter {
   topic?: string | undefined
@@ -63,7 +62,7 @@ export type RedriveOutcome =
   | { id: number, outcome: 'not-found' | 'already-resolved' }
 
 /** Re-drives one dead letter; see the module comment for why nothing is applied twice. */
-export async function redriveDeadLetter(db: Kysely<Database>, id: number, handlers: readonly EventHandler[], now = new Date()): Promise<RedriveOutcome> {
+export async function redriveDeadLetter(db: Kysely<Database>, id: number, pipeline: Pipeline, now = new Date()): Promise<RedriveOutcome> {
   // READ COMMITTED, as the consumer applies: reads after the handlers' locks see what their previous holders committed.
   return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
     const row = await trx.selectFrom('dead_letter_events').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
@@ -90,25 +89,27 @@ export async function redriveDeadLetter(db: Kysely<Database>, id: number, handle
     const logged = await trx.selectFrom('event_log').select('event_id').where('event_id', '=', event.eventId).executeTakeFirst()
     if (logged !== undefined && row.event_id !== event.eventId) return resolve('duplicate', event.eventId)
 
-    await lockForHandlers(trx, [event], handlers)
+    // As the consumer: the deciders' locks before the append, so log order is lock order.
+    await lockDeciders(trx, pipeline, [event])
     if (logged === undefined) {
       const position = row.topic === null || row.partition_no === null || row.offset_no === null ? undefined
         : { topic: row.topic, partition: row.partition_no, offset: String(row.offset_no) }
-      await trx.insertInto('event_log').values(logRowOf(event, 'kafka', position ? { position } : {})).execute()
+      if (!(await appendInputIfNew(trx, { event, source: 'kafka', ...(position ? { position } : {}) }))) return resolve('duplicate', event.eventId)
     }
-    const out = await applyEvents(trx, [event], handlers)
-    const rejected = out.rejected.get(event.eventId)
+    // A previously rejected input was left out of the projections; accepted now, they fold it once.
+    const out = await applyAppended(trx, [event], pipeline)
+    const rejected = out.verdicts.get(event.eventId)?.rejection
     return rejected === undefined ? resolve('applied', event.eventId) : park(rejected, event.eventId, event.type)
   })
 }
 
 /** Re-drives the parked letters matching `f` (at most `limit`, oldest first), each in its own transaction. */
-export async function redriveMatching(db: Kysely<Database>, f: DeadLetterFilter & { ids?: readonly number[] | undefined, limit: number }, handlers: readonly EventHandler[]) {
+export async function redriveMatching(db: Kysely<Database>, f: DeadLetterFilter & { ids?: readonly number[] | undefined, limit: number }, pipeline: Pipeline) {
   let q = filtered(db, { ...f, resolved: false }).select('id')
   if (f.ids !== undefined) q = q.where('id', 'in', f.ids.length > 0 ? [...f.ids] : [-1])
   const ids = (await q.orderBy('created_at').orderBy('id').limit(f.limit).execute()).map((r) => r.id)
   const results: RedriveOutcome[] = []
-  for (const id of ids) results.push(await redriveDeadLetter(db, id, handlers))
+  for (const id of ids) results.push(await redriveDeadLetter(db, id, pipeline))
   const count = (o: RedriveOutcome['outcome']) => results.filter((r) => r.outcome === o).length
   return { attempted: results.length, applied: count('applied'), duplicates: count('duplicate'), stillFailing: count('still-failing'), results }
 }

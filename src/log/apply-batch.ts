@@ -9,12 +9,13 @@
  * share a partition cost a re-read, never a second application.
  */
 import { sql, type Kysely, type Transaction } from 'kysely'
-import type { Database, NewDeadLetterEvent, NewEventLog, NewOutbox } from '../db/database.js'
+import type { Database, NewDeadLetterEvent, NewEventLog } from '../db/database.js'
 import { parseMessage } from '../events/parse.js'
 import type { SpotEvent } from '../events/schemas.js'
-import { type BatchContext, type CommandEvent, type DecisionEntry, type EventHandler, lockForHandlers } from './pipeline.js'
-import { toDbTime } from '../db/time.js'
 import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
+import { type Pipeline, applyAppended, lockDeciders } from './core.js'
+import { CHUNK, type Produced, insertChunked, loggedEventIds } from './event-log.js'
+import { logRowOf } from './stored-event.js'
 
 export interface RawMessage {
   offset: string
@@ -32,15 +33,14 @@ export interface ApplyResult {
   /** Highest offset now covered by the checkpoint (null when the batch was empty). */
   lastOffset: string | null
   applied: SpotEvent[]
-  /** event_log rows the handlers decided (decisions and commands). */
-  decided: NewEventLog[]
+  /** What the deciders produced (decisions and commands), typed. */
+  produced: readonly Produced[]
   duplicates: number
   deadLettered: number
   /** At or below the stored checkpoint: applied before. */
   skipped: number
 }
 
-const CHUNK = 500
 
 export interface ApplyOptions {
   /** The largest statement the server takes (readStatementBytes); rows are cut by bytes as well as by CHUNK. */
@@ -57,20 +57,6 @@ async function lockCheckpoint(trx: Transaction<Database>, topic: string, partiti
   // on the first one's row and then read (and lock) it.
   await trx.insertInto('consumer_checkpoints').orIgnore().values({ topic, partition_no: partition, offset_no: -1 }).execute()
   return BigInt((await read())!.offset_no)
-}
-
-async function existingEventIds(trx: Transaction<Database>, ids: string[]): Promise<Set<string>> {
-  const found = new Set<string>()
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await trx.selectFrom('event_log').select('event_id')
-      .where('event_id', 'in', ids.slice(i, i + CHUNK)).execute()
-    for (const r of rows) found.add(r.event_id)
-  }
-  return found
-}
-
-async function insertChunked<T extends object>(rows: T[], maxBytes: number, insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (const chunk of chunkByBytes(rows, CHUNK, maxBytes, rowBytes)) await insert(chunk)
 }
 
 const isDuplicateEventId = (err: unknown) =>
@@ -94,7 +80,7 @@ async function appendEvents(trx: Transaction<Database>, rows: NewEventLog[], max
         break
       } catch (err) {
         if (!isDuplicateEventId(err)) throw err
-        const stored = await existingEventIds(trx, chunk.map((r) => r.event_id))
+        const stored = await loggedEventIds(trx, chunk.map((r) => r.event_id))
         if (stored.size === 0) throw err
         for (const id of stored) lost.add(id)
         chunk = chunk.filter((r) => !stored.has(r.event_id))
@@ -104,55 +90,11 @@ async function appendEvents(trx: Transaction<Database>, rows: NewEventLog[], max
   return lost
 }
 
-function logRow(e: SpotEvent, source: string, position?: { topic: string, partition: number, offset: string }): NewEventLog {
-  return {
-    event_id: e.eventId, type: e.type, version: e.version, client_id: e.clientId, agent_id: e.agentId,
-    occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e), source, cause_event_id: null,
-    topic: position?.topic ?? null, partition_no: position?.partition ?? null, offset_no: position?.offset ?? null,
-  }
-}
-
-function decisionRow(d: DecisionEntry): NewEventLog {
-  return {
-    event_id: d.eventId, type: d.type, version: 1, client_id: d.clientId, agent_id: d.agentId,
-    occurred_at: toDbTime(d.occurredAt), payload: JSON.stringify(d.payload), source: 'decision',
-    cause_event_id: d.causeEventId, topic: null, partition_no: null, offset_no: null,
-  }
-}
-
-/** Collects what handlers emit, to be written once per batch. */
-class Collector implements BatchContext {
-  readonly decisions: NewEventLog[] = []
-  readonly outbox: NewOutbox[] = []
-  readonly rejected = new Map<string, string>()
-  command(c: CommandEvent, cause: SpotEvent): void {
-    this.decisions.push({ ...logRow(c, 'decision'), cause_event_id: cause.eventId })
-    this.outbox.push({
-      command_id: c.eventId, type: c.type, client_id: c.clientId, agent_id: c.agentId,
-      payload: JSON.stringify(c), cause_event_id: cause.eventId,
-    })
-  }
-  decision(entry: DecisionEntry): void { this.decisions.push(decisionRow(entry)) }
-  reject(event: SpotEvent, reason: string): void { this.rejected.set(event.eventId, reason) }
-}
-
-/** Runs the handlers over `events` and writes what they emitted. Shared with replays and HTTP commands. */
-export async function applyEvents(trx: Transaction<Database>, events: readonly SpotEvent[], handlers: readonly EventHandler[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<Collector> {
-  const out = new Collector()
-  for (const h of handlers) {
-    const mine = events.filter((e) => h.handles.has(e.type))
-    if (mine.length > 0) await h.apply(trx, mine, out)
-  }
-  await insertChunked(out.decisions, maxBytes, (c) => trx.insertInto('event_log').values(c).execute())
-  await insertChunked(out.outbox, maxBytes, (c) => trx.insertInto('outbox').values(c).execute())
-  return out
-}
-
-export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, handlers: readonly EventHandler[], opts: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, pipeline: Pipeline, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const { topic, partition, messages } = batch
   const maxBytes = opts.maxStatementBytes ?? DEFAULT_STATEMENT_BYTES
   const last = messages.at(-1)
-  if (!last) return { lastOffset: null, applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped: 0 }
+  if (!last) return { lastOffset: null, applied: [], produced: [], duplicates: 0, deadLettered: 0, skipped: 0 }
 
   // READ COMMITTED: under REPEATABLE READ the plain SELECT on event_log below
   // would fix the read view before the handlers lock their rows (the agents),
@@ -162,7 +104,7 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
     const checkpoint = await lockCheckpoint(trx, topic, partition)
     const fresh = messages.filter((m) => BigInt(m.offset) > checkpoint)
     const skipped = messages.length - fresh.length
-    if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], decided: [], duplicates: 0, deadLettered: 0, skipped }
+    if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], produced: [], duplicates: 0, deadLettered: 0, skipped }
 
     const dead: DeadLetterRow[] = []
     const parsed: { event: SpotEvent, message: RawMessage }[] = []
@@ -173,26 +115,26 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
     }
 
     // Stored before, or repeated within this batch: a duplicate either way.
-    const seen = await existingEventIds(trx, parsed.map((p) => p.event.eventId))
+    const seen = await loggedEventIds(trx, parsed.map((p) => p.event.eventId))
     const candidates = parsed.filter((p) => {
       if (seen.has(p.event.eventId)) return false
       seen.add(p.event.eventId)
       return true
-    }).map((p) => ({ ...p, row: logRow(p.event, 'kafka', { topic, partition, offset: p.message.offset }) }))
+    }).map((p) => ({ ...p, row: logRowOf(p.event, 'kafka', { position: { topic, partition, offset: p.message.offset } }) }))
     const fits = candidates.filter((p) => {
       const bytes = rowBytes(p.row)
       if (bytes <= maxBytes) return true
       dead.push({ ...deadLetter(topic, partition, p.message, `too large to store: the event is ${bytes} bytes, the database takes ${maxBytes} in one statement`, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
       return false
     })
-    await lockForHandlers(trx, fits.map((p) => p.event), handlers)
+    await lockDeciders(trx, pipeline, fits.map((p) => p.event))
     const storedElsewhere = await appendEvents(trx, fits.map((p) => p.row), maxBytes)
     const newOnes = fits.filter((p) => !storedElsewhere.has(p.event.eventId))
 
     const events = newOnes.map((p) => p.event)
-    const out = await applyEvents(trx, events, handlers, maxBytes)
+    const out = await applyAppended(trx, events, pipeline, maxBytes)
     for (const p of newOnes) {
-      const reason = out.rejected.get(p.event.eventId)
+      const reason = out.verdicts.get(p.event.eventId)?.rejection
       if (reason !== undefined) dead.push({ ...deadLetter(topic, partition, p.message, reason, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
     }
     await writeDeadLetters(trx, dead, maxBytes)
@@ -200,7 +142,7 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, ha
     const lastOffset = fresh.at(-1)!.offset
     await trx.updateTable('consumer_checkpoints').set({ offset_no: lastOffset })
       .where('topic', '=', topic).where('partition_no', '=', partition).execute()
-    return { lastOffset, applied: events, decided: out.decisions, duplicates: parsed.length - candidates.length + storedElsewhere.size, deadLettered: dead.length, skipped }
+    return { lastOffset, applied: events, produced: out.produced, duplicates: parsed.length - candidates.length + storedElsewhere.size, deadLettered: dead.length, skipped }
   })
 }
 

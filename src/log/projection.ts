@@ -25,6 +25,14 @@ export interface Projection<T extends StoredType = StoredType> {
   apply(db: QueryCreator<Database>, events: readonly StoredOf<T>[]): Promise<void>
 }
 
+/**
+ * Any projection, whatever its T: a list holds projections of different
+ * event types, each linking its own `handles` to its own `apply` (T is
+ * invariant there, so no single T fits them all; eventsFor keeps the link).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyProjection = Projection<any>
+
 /** The events of `events` that `p` handles, in order (typed by its `handles`). */
 export function eventsFor<T extends StoredType>(p: Projection<T>, events: readonly StoredEvent[]): StoredOf<T>[] {
   const mine = new Set<string>(p.handles)
@@ -32,7 +40,7 @@ export function eventsFor<T extends StoredType>(p: Projection<T>, events: readon
 }
 
 /** Runs each projection, in order, over the events it handles. */
-export async function applyProjections(db: QueryCreator<Database>, projections: readonly Projection[], events: readonly StoredEvent[]): Promise<void> {
+export async function applyProjections(db: QueryCreator<Database>, projections: readonly AnyProjection[], events: readonly StoredEvent[]): Promise<void> {
   for (const p of projections) {
     const mine = eventsFor(p, events)
     if (mine.length > 0) await p.apply(db, mine)

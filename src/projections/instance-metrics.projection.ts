@@ -1,19 +1,17 @@
 /** Real-time monitoring samples: one instance_metrics row per event, idempotent on event_id. */
 import { sql } from 'kysely'
-import type { EventOf } from '../events/schemas.js'
-import type { EventHandler } from '../log/pipeline.js'
+import type { Projection } from '../log/projection.js'
 import { toDbTime } from '../db/time.js'
-
-type Sample = EventOf<'instance.metrics'>
 
 // Counters are BIGINT columns; agents may report rates with fractions.
 const whole = (n: number | undefined) => (n === undefined ? null : Math.round(n))
 
-export const instanceMetricsProjection: EventHandler = {
+export const instanceMetricsProjection: Projection<'instance.metrics'> = {
   name: 'instance-metrics',
-  handles: new Set(['instance.metrics']),
-  async apply(trx, events) {
-    await trx.insertInto('instance_metrics').values((events as readonly Sample[]).map((e) => ({
+  handles: ['instance.metrics'],
+  tables: ['instance_metrics'],
+  async apply(db, events) {
+    await db.insertInto('instance_metrics').values(events.map((e) => ({
       event_id: e.eventId, client_id: e.clientId, agent_id: e.agentId, instance_id: e.data.instanceId,
       cpu: e.data.cpu.toFixed(2), memory: e.data.memory.toFixed(2),
       network_in: whole(e.data.networkIn), network_out: whole(e.data.networkOut), disk_io: whole(e.data.diskIo),

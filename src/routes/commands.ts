@@ -9,14 +9,13 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { AgentInput } from '../agent/agent.events.js'
-import { submitAgentEvent } from '../agent/agent.handler.js'
 import type { Database } from '../db/database.js'
 import { ConflictError, RuleRejectedError } from '../errors.js'
-import type { EventHandler } from '../log/pipeline.js'
+import { type Pipeline, submitInput } from '../log/core.js'
 
 export interface CommandDeps {
   db: Kysely<Database>
-  handlers: readonly EventHandler[]
+  pipeline: Pipeline
 }
 
 /** The command's event id: the request's Idempotency-Key (validated by the route's header schema), or fresh. */
@@ -26,7 +25,7 @@ export function eventIdOf(headers: { 'idempotency-key'?: string | undefined }): 
 
 /** Submits `event`; returns the event as logged (the first one, for a retried request). */
 export async function submitCommand<E extends AgentInput>(deps: CommandDeps, event: E): Promise<E> {
-  const r = await submitAgentEvent(deps.db, event, deps.handlers)
+  const r = await submitInput(deps.db, event, deps.pipeline)
   if (r.rejection !== null) throw new RuleRejectedError(r.rejection)
   if (!r.duplicate) return event
   const logged = await deps.db.selectFrom('event_log').select(['type', 'agent_id', 'payload'])

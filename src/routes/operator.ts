@@ -11,13 +11,13 @@ import { fleetStats, logPositions } from '../clients/fleet-stats.queries.js'
 import type { Database } from '../db/database.js'
 import { NotFoundError } from '../errors.js'
 import { listDeadLetters, redriveDeadLetter, redriveMatching } from '../ingest/dead-letters.js'
-import type { EventHandler } from '../log/pipeline.js'
+import type { Pipeline } from '../log/core.js'
 import { PageQuery, sendPage } from './pagination.js'
 import { ClientParams } from './schemas.js'
 
 export interface OperatorDeps {
   db: Kysely<Database>
-  handlers: readonly EventHandler[]
+  pipeline: Pipeline
 }
 
 const tags = ['operator']
@@ -44,7 +44,7 @@ const RedriveBody = DeadLetterFilter.extend({
   ids: z.array(z.int().positive()).max(1000).optional(), limit: z.int().min(1).max(1000).default(100),
 })
 
-export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastify, { db, handlers }) => {
+export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastify, { db, pipeline }) => {
   fastify.post('/api/operator/clients', {
     schema: { tags, security, body: NewClientBody, response: { 201: Token.extend({ name: z.string() }) } },
   }, async (request, reply) => {
@@ -72,7 +72,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastif
   fastify.post('/api/operator/dead-letters/:id/redrive', {
     schema: { tags, security, params: z.object({ id: z.coerce.number().int().positive() }), response: { 200: Outcome } },
   }, async (request) => {
-    const r = await redriveDeadLetter(db, request.params.id, handlers)
+    const r = await redriveDeadLetter(db, request.params.id, pipeline)
     if (r.outcome === 'not-found') throw new NotFoundError(`dead letter ${request.params.id} not found`)
     return r
   })
@@ -82,7 +82,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastif
       tags, security, body: RedriveBody,
       response: { 200: z.object({ attempted: z.int(), applied: z.int(), duplicates: z.int(), stillFailing: z.int(), results: z.array(Outcome) }) },
     },
-  }, async (request) => redriveMatching(db, request.body, handlers))
+  }, async (request) => redriveMatching(db, request.body, pipeline))
 
   fastify.get('/api/operator/replay', {
     schema: {

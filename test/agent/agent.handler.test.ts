@@ -5,13 +5,17 @@
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import { agentFromRow, replicaFromRow } from '../../src/agent/agent.repository.js'
-import { agentHandler, poolChooser, submitAgentEvent } from '../../src/agent/agent.handler.js'
+import { agentDecider, poolChooser } from '../../src/agent/agent.handler.js'
+import { submitInput } from '../../src/log/core.js'
 import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent } from '../../src/agent/agent.events.js'
 import { initialAgentState, replay } from '../../src/agent/agent.rules.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
 import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
+import { interruptionsProjection } from '../../src/projections/interruptions.projection.js'
+import { switchesProjection } from '../../src/projections/switches.projection.js'
+import type { Pipeline } from '../../src/log/core.js'
 import { freshDatabase } from '../helper-db.js'
 import {
   AGENT, CLIENT, POOL_A, POOL_B, POOL_C, at, configChanged, launched, ready, rebalance, registered, syncing,
@@ -22,7 +26,10 @@ const A1 = AGENT
 const A2 = uuid(2, 3)
 const A3 = uuid(3, 3)
 const NOW = new Date(at(0, 30))
-const handlers = [agentHandler({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW }), pricingHistoryProjection]
+const handlers: Pipeline = {
+  deciders: [agentDecider({ rebalancePolicy: 'replica', recentInterruptionMinutes: 10, clock: () => NOW })],
+  projections: [pricingHistoryProjection, interruptionsProjection, switchesProjection],
+}
 
 const offsets = new Map<string, number>()
 function messages(topic: string, events: readonly { eventId: string, agentId: string }[]): RawMessage[] {
@@ -171,14 +178,14 @@ t.test('agent rules on MariaDB', async (t) => {
 
   await t.test('HTTP requests go through the same rules', async (t) => {
     const create = user('user.replica_create_requested', { replicaId: uuid(7, 4) }, { agentId: A2 })
-    const r = await submitAgentEvent(db, create, handlers)
+    const r = await submitInput(db, create, handlers)
     t.match(r, { duplicate: false, rejection: null })
     t.same(r.decisions.map((d) => d.type), ['decision.replica_requested'])
     t.same(r.commands.map((c) => c.data), [{ replicaId: uuid(7, 4), poolId: POOL_B, reason: 'user-requested' }])
-    t.match((await submitAgentEvent(db, create, handlers)), { duplicate: true })
-    const again = await submitAgentEvent(db, user('user.replica_create_requested', { replicaId: uuid(8, 4) }, { agentId: A2 }), handlers)
+    t.match((await submitInput(db, create, handlers)), { duplicate: true })
+    const again = await submitInput(db, user('user.replica_create_requested', { replicaId: uuid(8, 4) }, { agentId: A2 }), handlers)
     t.match(again.rejection, /already live/)
-    const del = await submitAgentEvent(db, user('user.replica_delete_requested', { replicaId: uuid(7, 4) }, { agentId: A2 }), handlers)
+    const del = await submitInput(db, user('user.replica_delete_requested', { replicaId: uuid(7, 4) }, { agentId: A2 }), handlers)
     t.same(del.commands.map((c) => c.type), ['command.terminate_replica'])
     const [rep] = await rows<any>(db, `SELECT status, termination_reason FROM replica_instances WHERE id = '${uuid(7, 4)}'`)
     t.same(rep, { status: 'terminated', termination_reason: 'user-requested' })

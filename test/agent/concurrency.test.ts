@@ -15,14 +15,14 @@
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent, type AgentInput } from '../../src/agent/agent.events.js'
-import { submitAgentEvent } from '../../src/agent/agent.handler.js'
+import { submitInput } from '../../src/log/core.js'
 import { agentFromRow, replicaFromRow, saveAgents, saveReplicas, type ReplicaWrite } from '../../src/agent/agent.repository.js'
 import { RECENT_SIGNALS_KEPT, initialAgentState, replay, type AgentState } from '../../src/agent/agent.state.js'
 import { createDb } from '../../src/db/connect.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
+import { pipeline } from '../../src/wiring.js'
 import { backoffDelay, isTransient, sleep } from '../../src/ingest/retry.js'
 import { freshDatabase } from '../helper-db.js'
 import { CLIENT, user, wire } from './fixtures/events.js'
@@ -38,7 +38,7 @@ const PRICING_TOPIC = 'pricing-snapshots'
 
 const seed = propertySeed()
 const SEED_NOTE = `PROPERTY_SEED=${seed}`
-const handlers = ingestionHandlers()
+const handlers = pipeline()
 
 type Row = Record<string, any>
 async function rows(db: Kysely<Database>, query: string): Promise<Row[]> {
@@ -261,7 +261,7 @@ async function consume(db: Kysely<Database>, rng: Rng, part: Partition, events: 
 
 async function submitAll(db: Kysely<Database>, events: readonly AgentInput[]): Promise<void> {
   for (const e of events) {
-    const r = await withRetry(() => submitAgentEvent(db, e, handlers))
+    const r = await withRetry(() => submitInput(db, e, handlers))
     stats.http++
     if (r.duplicate) stats.httpDuplicates++
   }

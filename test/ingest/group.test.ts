@@ -7,10 +7,11 @@
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import type { Database } from '../../src/db/database.js'
-import { EVENT_TYPES } from '../../src/events/schemas.js'
+import { EVENT_TYPES, type EventType } from '../../src/events/schemas.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
-import type { EventHandler } from '../../src/log/pipeline.js'
+import { pipeline } from '../../src/wiring.js'
+import type { Pipeline } from '../../src/log/core.js'
+import type { AnyProjection, Projection } from '../../src/log/projection.js'
 import { createDb } from '../../src/db/connect.js'
 import { freshDatabase } from '../helper-db.js'
 import { kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
@@ -18,9 +19,10 @@ import { caughtUp, consumerFor, produce } from './fixtures/steps.js'
 import { mixedStream } from './fixtures/stream.js'
 
 /** Appends a row per application (no unique key) and dawdles to widen the race window. */
-const probe: EventHandler = {
+const probe: Projection<EventType> = {
   name: 'application-probe',
-  handles: new Set(EVENT_TYPES),
+  handles: EVENT_TYPES,
+  tables: [],
   async apply(trx, events) {
     await trx.insertInto('t_applications' as never).values(events.map((e) => ({ event_id: e.eventId })) as never).execute()
     await new Promise((r) => setTimeout(r, 20))
@@ -43,7 +45,7 @@ t.test('two transactions racing on the same partition batch: one applies, the ot
   const stream = mixedStream('race', 2, 20)
   const messages: RawMessage[] = stream.messages.map((m, i) => ({ offset: String(i), key: null, value: Buffer.from(String(m.value)) }))
   const batch = { topic: 'race', partition: 0, messages }
-  const handlers = [probe, ...ingestionHandlers()]
+  const handlers: Pipeline = { ...pipeline(), projections: [probe, ...pipeline().projections] }
   const [a, b] = await Promise.all([applyBatch(db, batch, handlers), applyBatch(other, batch, handlers)])
   t.same([a.skipped, b.skipped].sort((x, y) => x - y), [0, messages.length], 'the second saw the checkpoint and skipped all')
   const rows = await applications(db)
@@ -59,7 +61,7 @@ t.test('scale-out and takeover in one group: every event applied once', async (t
   const stream = mixedStream(topic, 12, 40)
   await produce(t, kafka, topic, stream)
   const groupId = uniqueName('g')
-  const handlers = [probe, ...ingestionHandlers()]
+  const handlers: Pipeline = { ...pipeline(), projections: [probe, ...pipeline().projections] }
 
   const a = consumerFor(t, kafka, db, topic, groupId, handlers, 5)
   await a.start()

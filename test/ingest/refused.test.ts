@@ -8,9 +8,10 @@ import type { Kafka } from 'kafkajs'
 import type { Kysely } from 'kysely'
 import t, { type Test } from 'tap'
 import type { Database } from '../../src/db/database.js'
-import { EVENT_TYPES } from '../../src/events/schemas.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
-import type { EventHandler } from '../../src/log/pipeline.js'
+import { EVENT_TYPES, type EventType } from '../../src/events/schemas.js'
+import { pipeline } from '../../src/wiring.js'
+import type { Pipeline } from '../../src/log/core.js'
+import type { AnyProjection, Projection } from '../../src/log/projection.js'
 import { createIngestConsumer } from '../../src/ingest/consumer.js'
 import { Metrics } from '../../src/metrics.js'
 import { registered, termination } from '../agent/fixtures/events.js'
@@ -27,9 +28,10 @@ const dbError = (message: string, code: string, errno: number) => Object.assign(
  */
 function failingOn(eventId: string, errors: readonly Error[], opts: { forever?: boolean } = {}) {
   let thrown = 0
-  const handler: EventHandler = {
+  const handler: Projection<EventType> = {
     name: 'fails-on-one-event',
-    handles: new Set(EVENT_TYPES),
+    handles: EVENT_TYPES,
+    tables: [],
     async apply(_trx, events) {
       if (!events.some((e) => e.eventId === eventId)) return
       if (thrown < errors.length) throw errors[thrown++]!
@@ -40,10 +42,10 @@ function failingOn(eventId: string, errors: readonly Error[], opts: { forever?: 
 }
 
 /** A consumer with metrics and a short backoff, on `topic`, stopped in teardown. */
-async function startConsumer(t: Test, kafka: Kafka, db: Kysely<Database>, topic: string, extra: EventHandler[] = [], chunkSize = 500): Promise<Metrics> {
+async function startConsumer(t: Test, kafka: Kafka, db: Kysely<Database>, topic: string, extra: AnyProjection[] = [], chunkSize = 500): Promise<Metrics> {
   const metrics = new Metrics()
   const c = createIngestConsumer({
-    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: [...extra, ...ingestionHandlers()],
+    kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], pipeline: { ...pipeline(), projections: [...extra, ...pipeline().projections] },
     chunkSize, backoff: { initialMs: 20, maxMs: 100 },
   })
   t.teardown(() => c.stop())

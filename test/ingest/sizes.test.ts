@@ -9,11 +9,12 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import t from 'tap'
 import { newEvent } from '../../src/events/producer.js'
-import { EVENT_TYPES } from '../../src/events/schemas.js'
+import { EVENT_TYPES, type EventType } from '../../src/events/schemas.js'
 import { createIngestConsumer } from '../../src/ingest/consumer.js'
-import { ingestionHandlers } from '../../src/ingest/handlers.js'
+import { pipeline } from '../../src/wiring.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
-import type { EventHandler } from '../../src/log/pipeline.js'
+import type { Decider } from '../../src/log/decider.js'
+import type { Pipeline } from '../../src/log/core.js'
 import { Metrics } from '../../src/metrics.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
@@ -39,7 +40,7 @@ t.test('two 9 MB messages in one batch are dead-lettered whole; one bigger than 
     messages: [{ partition: 0, value: big('a') }, { partition: 0, value: big('b') }, { partition: 0, value: JSON.stringify(after) }],
   })
   const metrics = new Metrics()
-  const c = createIngestConsumer({ kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], handlers: ingestionHandlers(), backoff: { initialMs: 20, maxMs: 200 } })
+  const c = createIngestConsumer({ kafka, db, metrics, groupId: uniqueName('g'), topics: [topic], pipeline: pipeline(), backoff: { initialMs: 20, maxMs: 200 } })
   t.teardown(() => c.stop())
   await c.start()
   await waitFor('the 9 MB messages', () => caughtUp(db, kafka, topic), 60_000)
@@ -69,12 +70,12 @@ t.test('the same event id on two partitions at once is a duplicate, not a refusa
   let arrived = 0
   let open!: () => void
   const barrier = new Promise<void>((resolve) => { open = resolve })
-  const meet: EventHandler = {
-    name: 'meet-at-the-barrier', handles: new Set(EVENT_TYPES),
+  const meet: Decider<EventType> = {
+    name: 'meet-at-the-barrier', handles: EVENT_TYPES,
     async lock() { if (++arrived === 2) open(); await barrier },
-    async apply() {},
+    async decide() { return new Map() },
   }
-  const handlers = [meet, ...ingestionHandlers()]
+  const handlers: Pipeline = { ...pipeline(), deciders: [meet, ...pipeline().deciders] }
   const message = { offset: '0', key: null, value: Buffer.from(JSON.stringify(e)) }
   const results = await Promise.all([0, 1].map((partition) => applyBatch(db, { topic, partition, messages: [message] }, handlers)))
   t.same(results.map((r) => r.applied.length).sort(), [0, 1], 'applied once')

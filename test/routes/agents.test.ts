@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
-import { submitAgentEvent } from '../../src/agent/agent.handler.js'
+import { submitInput } from '../../src/log/core.js'
 import { createClient } from '../../src/clients/client.repository.js'
 import type { Database } from '../../src/db/database.js'
 import { newEvent } from '../../src/events/producer.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
-import type { EventHandler } from '../../src/log/pipeline.js'
+import type { Pipeline } from '../../src/log/core.js'
 import { buildApp } from '../helper-app.js'
 
 const POOL_A = 'm5.large.us-east-1a'
@@ -38,13 +38,13 @@ async function rows<T>(db: Kysely<Database>, query: string): Promise<T[]> {
 }
 
 /** Pools A (the agent's), B (cheapest) and C, and one registered agent of `clientId`. */
-async function seed(db: Kysely<Database>, handlers: readonly EventHandler[], clientId: string, agentId: string, instanceId = 'i-primary') {
+async function seed(db: Kysely<Database>, handlers: Pipeline, clientId: string, agentId: string, instanceId = 'i-primary') {
   const snaps = [snapshot(clientId, POOL_A, '0.0345'), snapshot(clientId, POOL_B, '0.03'), snapshot(clientId, POOL_C, '0.032')]
   await applyBatch(db, {
     topic: 'pricing-snapshots', partition: 0,
     messages: snaps.map((e, i) => ({ offset: String(Date.now() * 10 + i), key: Buffer.from(e.data.poolId), value: Buffer.from(JSON.stringify(e)) })),
   }, handlers)
-  await submitAgentEvent(db, registered(clientId, agentId, instanceId), handlers)
+  await submitInput(db, registered(clientId, agentId, instanceId), handlers)
 }
 
 t.test('client API', async (t) => {
@@ -184,7 +184,7 @@ t.test('client API', async (t) => {
     for (const e of [
       newEvent('replica.launched', { clientId: client.id, agentId, data: { replicaId, instanceId: 'i-replica-1', poolId: POOL_C, replicaType: 'manual', hourlyCost: '0.032' } }),
       newEvent('replica.ready', { clientId: client.id, agentId, data: { replicaId } }),
-    ]) t.match(await submitAgentEvent(db, e, handlers), { rejection: null })
+    ]) t.match(await submitInput(db, e, handlers), { rejection: null })
     const r = await call({ method: 'POST', url })
     t.equal(r.statusCode, 200)
     t.match(r.json(), { id: replicaId, status: 'promoted', instanceId: 'i-replica-1', hourlyCost: 0.032 })
@@ -241,7 +241,7 @@ t.test('sync status reported over HTTP goes through the same rules as over Kafka
   const created = await app.inject({ method: 'POST', url: `/api/agents/${agentId}/replicas`, headers: auth, payload: {} })
   t.equal(created.statusCode, 201)
   const replicaId: string = created.json().id
-  t.match(await submitAgentEvent(db, newEvent('replica.launched', { clientId: client.id, agentId, data: { replicaId, instanceId: 'i-replica-9', poolId: created.json().poolId, replicaType: 'manual', hourlyCost: '0.03' } }), handlers), { rejection: null })
+  t.match(await submitInput(db, newEvent('replica.launched', { clientId: client.id, agentId, data: { replicaId, instanceId: 'i-replica-9', poolId: created.json().poolId, replicaType: 'manual', hourlyCost: '0.03' } }), handlers), { rejection: null })
 
   const url = `/api/agents/${agentId}/replicas/${replicaId}/sync-status`
   const bad = await app.inject({ method: 'POST', url, headers: auth, payload: { syncStatus: 'syncing', syncLatencyMs: 5, stateTransferProgress: 150 } })

@@ -9,6 +9,7 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { newEvent } from '../../src/events/producer.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
+import { submitInput } from '../../src/log/core.js'
 import { OPERATOR_TOKEN, buildApp } from '../helper-app.js'
 import { seedFleet } from './fixtures/fleet.js'
 
@@ -51,17 +52,14 @@ t.test('clients and token rotation', async (t) => {
 })
 
 t.test('dead letters: list and re-drive', async (t) => {
-  const { app, db, client } = await buildApp(t)
+  const { app, db, client, handlers } = await buildApp(t)
   const agentId = randomUUID()
   const auth = { authorization: `Bearer ${client.token}` }
   // An agent and a replica it requested (through the API), not launched yet.
-  const { submitAgentEvent } = await import('../../src/agent/agent.handler.js')
-  const { ingestionHandlers } = await import('../../src/ingest/handlers.js')
-  const handlers = ingestionHandlers()
   const reg = newEvent('agent.registered', { clientId: client.id, agentId, data: {
     logicalAgentId: 'w', instanceId: 'i-dl-1', instanceType: 'm5.large', region: 'us-east-1', az: 'us-east-1a', mode: 'spot', hostname: 'h', spotPrice: '0.03', onDemandPrice: '0.096',
   } })
-  await submitAgentEvent(db, reg, handlers)
+  await submitInput(db, reg, handlers)
   const created = await app.inject({ method: 'POST', url: `/api/agents/${agentId}/replicas`, headers: auth, payload: { poolId: 'm5.large.us-east-1b' } })
   t.equal(created.statusCode, 201)
   const replicaId = created.json().id as string

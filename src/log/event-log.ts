@@ -1,0 +1,113 @@
+/**
+ * The event-log repository: append inputs (what a door brought in), append
+ * what the service produced (decisions and commands, with their cause), and
+ * read the log in order from a position (what replay folds). One multi-row
+ * statement per chunk, never a statement per event.
+ */
+import type { Kysely, QueryCreator, Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import { DEFAULT_STATEMENT_BYTES, chunkByBytes, rowBytes } from '../db/statement-bytes.js'
+import type { CommandEvent } from './decider.js'
+import type { DecisionEvent } from './decisions.js'
+import { type LogPosition, type StoredEvent, logRowOf, storedEventOfRow } from './stored-event.js'
+
+type Trx = Transaction<Database>
+
+export const CHUNK = 500
+
+/** An input as a door hands it to the core. */
+export interface InputEntry {
+  event: StoredEvent
+  source: 'kafka' | 'http'
+  position?: LogPosition
+}
+
+/** What the service produced in answer to an input. */
+export interface Produced {
+  event: DecisionEvent | CommandEvent
+  cause: string
+}
+
+/** Multi-row statements of at most CHUNK rows and `maxBytes` bytes (the server's max_allowed_packet, see statement-bytes.ts). */
+export async function insertChunked<T extends object>(rows: readonly T[], maxBytes: number, insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (const chunk of chunkByBytes([...rows], CHUNK, maxBytes, rowBytes)) await insert(chunk)
+}
+
+/** Which of these event ids are in the log already. */
+export async function loggedEventIds(trx: Trx, ids: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>()
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await trx.selectFrom('event_log').select('event_id')
+      .where('event_id', 'in', ids.slice(i, i + CHUNK)).execute()
+    for (const r of rows) found.add(r.event_id)
+  }
+  return found
+}
+
+/** Appends inputs known to be new (the caller checked loggedEventIds under its locks). */
+export async function appendInputs(trx: Trx, inputs: readonly InputEntry[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<void> {
+  await insertChunked(inputs.map((i) => logRowOf(i.event, i.source, { position: i.position })), maxBytes,
+    (c) => trx.insertInto('event_log').values(c).execute())
+}
+
+/** Appends one input unless its id is logged already; false for a duplicate. */
+export async function appendInputIfNew(trx: Trx, input: InputEntry): Promise<boolean> {
+  // INSERT IGNORE, not ON DUPLICATE KEY UPDATE: mysql2 counts a found row as
+  // affected, so only IGNORE tells a duplicate apart. The event passed zod,
+  // so no other error is there to be downgraded to a warning.
+  const r = await trx.insertInto('event_log').orIgnore().values(logRowOf(input.event, input.source, { position: input.position })).executeTakeFirst()
+  return Number(r.numInsertedOrUpdatedRows ?? 0) === 1
+}
+
+/** Appends decisions and commands (source 'decision'), each with the input that caused it. */
+export async function appendProduced(trx: Trx, produced: readonly Produced[], maxBytes = DEFAULT_STATEMENT_BYTES): Promise<void> {
+  await insertChunked(produced.map((p) => logRowOf(p.event, 'decision', { cause: p.cause })), maxBytes,
+    (c) => trx.insertInto('event_log').values(c).execute())
+}
+
+/** One input read back from the log, with what it caused in log order. */
+export interface LoggedInput {
+  seq: number
+  event: StoredEvent
+  caused: StoredEvent[]
+}
+
+export interface LogPage {
+  inputs: LoggedInput[]
+  /** Every seq the page read (inputs and produced rows), so a reader can tell which seqs it has not seen yet. */
+  seqs: number[]
+}
+
+/**
+ * Up to `limit` rows after `afterSeq` (or exactly `seqs`), in seq order. The
+ * produced rows of a page's inputs are fetched by cause, so an input always
+ * comes with everything it caused (they were committed together); produced
+ * rows met in the seq range are not repeated.
+ */
+export async function readLog(db: QueryCreator<Database>, range: { afterSeq: number, limit: number } | { seqs: readonly number[] }): Promise<LogPage> {
+  let q = db.selectFrom('event_log').select(['seq', 'payload', 'source']).orderBy('seq')
+  q = 'seqs' in range ? q.where('seq', 'in', range.seqs.length > 0 ? [...range.seqs] : [-1]) : q.where('seq', '>', range.afterSeq).limit(range.limit)
+  const rows = await q.execute()
+  const inputs = rows.filter((r) => r.source !== 'decision')
+  const caused = new Map<string, StoredEvent[]>()
+  const ids = inputs.map((r) => storedEventOfRow(r))
+  for (let i = 0; i < ids.length; i += 5000) {
+    const produced = await db.selectFrom('event_log').select(['seq', 'payload', 'cause_event_id'])
+      .where('cause_event_id', 'in', ids.slice(i, i + 5000).map((e) => e.eventId)).orderBy('seq').execute()
+    for (const p of produced) {
+      const list = caused.get(p.cause_event_id!) ?? []
+      list.push(storedEventOfRow(p))
+      caused.set(p.cause_event_id!, list)
+    }
+  }
+  return {
+    inputs: inputs.map((r, i) => ({ seq: r.seq, event: ids[i]!, caused: caused.get(ids[i]!.eventId) ?? [] })),
+    seqs: rows.map((r) => r.seq),
+  }
+}
+
+/** The highest seq in the log (0 when empty). */
+export async function logHead(db: Kysely<Database> | Trx): Promise<number> {
+  const r = await db.selectFrom('event_log').select((eb) => eb.fn.max('seq').as('head')).executeTakeFirst()
+  return Number(r?.head ?? 0)
+}

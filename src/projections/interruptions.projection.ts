@@ -1,0 +1,47 @@
+/**
+ * spot_interruption_events: one row per recorded signal (the rules'
+ * decision.signal_recorded, keyed on the signal's event id), and the failover
+ * time once the agent reports the replica promoted.
+ */
+import { sql } from 'kysely'
+import type { NewSpotInterruptionEvent } from '../db/database.js'
+import { toDbTime } from '../db/time.js'
+import type { Projection } from '../log/projection.js'
+import type { StoredOf } from '../log/stored-event.js'
+
+function row(d: StoredOf<'decision.signal_recorded'>): NewSpotInterruptionEvent {
+  const x = d.data
+  return {
+    event_id: d.causeEventId, client_id: d.clientId, agent_id: d.agentId, instance_id: x.instanceId, pool_id: x.poolId,
+    signal_type: x.signalType, detected_at: toDbTime(x.detectedAt),
+    termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
+    // NULL until the agent reports the replica promoted (below).
+    replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
+    success: x.success ? 1 : 0, error_message: x.error,
+  }
+}
+
+export const interruptionsProjection: Projection<'decision.signal_recorded' | 'replica.promoted'> = {
+  name: 'interruptions',
+  handles: ['decision.signal_recorded', 'replica.promoted'],
+  tables: ['spot_interruption_events'],
+  async apply(db, events) {
+    const rows: NewSpotInterruptionEvent[] = []
+    const promoted: StoredOf<'replica.promoted'>[] = []
+    for (const e of events) {
+      if (e.type === 'decision.signal_recorded') rows.push(row(e))
+      else promoted.push(e)
+    }
+    if (rows.length > 0) {
+      await db.insertInto('spot_interruption_events').values(rows).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+    }
+    // A failover is complete when the agent reports the replica promoted: the
+    // row's failover_time_ms is the signal's time to that report. Rare (one
+    // per failover), so a statement each.
+    for (const p of promoted) {
+      await db.updateTable('spot_interruption_events')
+        .set({ failover_time_ms: sql`GREATEST(0, ROUND(TIMESTAMPDIFF(MICROSECOND, detected_at, ${toDbTime(p.occurredAt)}) / 1000))` })
+        .where('replica_id', '=', p.data.replicaId).where('response_action', '=', 'failover').execute()
+    }
+  },
+}
