@@ -69,6 +69,10 @@ export class Metrics {
   readonly decisionSeconds = new HistogramSeries(this.registry, 'spotfleet_decision_latency_seconds',
     'Signal occurredAt to decision commit', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
   readonly decisions = new CounterSeries(this.registry, 'spotfleet_decisions_total', 'Decisions taken on spot signals', ['action'])
+  readonly checkpointResets = new CounterSeries(this.registry, 'spotfleet_checkpoint_resets_total',
+    'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', ['topic', 'partition'])
+  readonly messagesLost = new CounterSeries(this.registry, 'spotfleet_messages_lost_to_retention_total',
+    'Messages retention deleted before the service saw them, by topic partition', ['topic', 'partition'])
   readonly outboxSent = new CounterSeries(this.registry, 'spotfleet_outbox_published_total', 'Outbox rows published')
   readonly httpSeconds = new HistogramSeries(this.registry, 'spotfleet_http_request_duration_seconds',
     'HTTP request latency by route and status', ['method', 'route', 'status'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
