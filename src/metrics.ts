@@ -73,6 +73,8 @@ export class Metrics {
     'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', ['topic', 'partition'])
   readonly messagesLost = new CounterSeries(this.registry, 'spotfleet_messages_lost_to_retention_total',
     'Messages retention deleted before the service saw them, by topic partition', ['topic', 'partition'])
+  readonly deadLettersRefused = new CounterSeries(this.registry, 'spotfleet_dead_letters_refused_total',
+    'Dead letters the broker or the producer limit refused on <topic>.dlq (marked, not retried)')
   readonly outboxSent = new CounterSeries(this.registry, 'spotfleet_outbox_published_total', 'Outbox rows published')
   readonly httpSeconds = new HistogramSeries(this.registry, 'spotfleet_http_request_duration_seconds',
     'HTTP request latency by route and status', ['method', 'route', 'status'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
