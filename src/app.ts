@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
@@ -49,6 +50,7 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)
+  await fastify.register(dashboard) // the page at / (public/), uPlot from its package
 
   await fastify.register(async (api) => {
     await api.register(rateLimitPlugin, deps.rateLimit ?? { max: 1200, timeWindowMs: 60_000 })
