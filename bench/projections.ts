@@ -44,7 +44,7 @@ function eventAt(i: number, shiftMs = 0): StoredEvent[] {
     const notice = { ...base, type: 'spot.rebalance_recommendation' as const, data: { instanceId: `i-${i}`, poolId: pool } }
     return [notice, { ...base, eventId: randomUUID(), causeEventId: notice.eventId, type: 'decision.signal_recorded', data: {
       signalType: 'rebalance-recommendation', instanceId: `i-${i}`, poolId: pool, detectedAt: occurredAt, terminationTime: null,
-      responseAction: 'no-action', replicaId: null, responseTimeMs: 1, failoverTimeMs: null, success: true, error: null } }]
+      responseAction: 'no-action', replicaId: null, responseTimeMs: 1, failoverTimeMs: null, success: true, error: null, clockSkewMs: 0 } }]
   }
   return [{ ...base, type: 'pricing.snapshot', data: { poolId: pool, instanceType: 'm5.large', region: 'us-east-1', az: pool.split('.').at(-1)!, spotPrice, onDemandPrice: '0.096', observedAt: occurredAt, sourceType: 'agent' } }]
 }

@@ -35,7 +35,7 @@ function notice(at: number, poolId: string, instanceId: string): StoredEvent[] {
   const e = { ...env(at), type: 'spot.termination_notice' as const, data: { instanceId, poolId, terminationTime: new Date(at + 120_000).toISOString() } }
   return [e, { ...env(at), causeEventId: e.eventId, type: 'decision.signal_recorded', data: {
     signalType: 'termination-notice', instanceId, poolId, detectedAt: e.occurredAt, terminationTime: e.data.terminationTime,
-    responseAction: 'emergency-snapshot', replicaId: null, responseTimeMs: 0, failoverTimeMs: null, success: false, error: null } }]
+    responseAction: 'emergency-snapshot', replicaId: null, responseTimeMs: 0, failoverTimeMs: null, success: false, error: null, clockSkewMs: 0 } }]
 }
 const interruptions: Projection<'decision.signal_recorded'> = {
   name: 'test-interruptions', handles: ['decision.signal_recorded'], tables: ['spot_interruption_events'],

@@ -116,14 +116,14 @@ t.test('client API', async (t) => {
     const r = await configure({ manualReplicaEnabled: true })
     t.equal(r.statusCode, 200)
     const body = r.json()
-    t.match(body, { agentId, manualReplicaEnabled: true, autoSwitchEnabled: false, currentReplicaId: String })
+    t.match(body, { success: true, agentId, manualReplicaEnabled: true, autoSwitchEnabled: false, manual_replica_enabled: true, auto_switch_enabled: false, currentReplicaId: String })
     manualId = body.currentReplicaId
     const [rep] = await rows<any>(db, `SELECT * FROM replica_instances WHERE id = '${manualId}'`)
     t.match(rep, { agent_id: agentId, pool_id: POOL_B, replica_type: 'manual', status: 'launching' })
     const cmds = await outbox()
     t.same(cmds.map((c) => [c.type, JSON.parse(c.payload).data]), [['command.launch_replica', { replicaId: manualId, poolId: POOL_B, reason: 'manual-replica-enabled' }]])
     const live = await call({ method: 'GET', url: `/api/client/${client.id}/replicas` })
-    t.match(live.json(), [{ id: manualId, agentId, poolId: POOL_B, replicaType: 'manual', status: 'launching', primaryInstanceId: 'i-primary' }])
+    t.match(live.json(), [{ agentId, primary: { instanceId: 'i-primary', instanceType: 'm5.large', mode: 'spot' }, replica: { id: manualId, pool: { name: POOL_B }, type: 'manual', status: 'launching', sync_status: 'initializing' } }])
     t.equal(live.json().length, 1)
   })
 
@@ -143,6 +143,15 @@ t.test('client API', async (t) => {
     t.same(cmds.map((c) => c.type), ['command.launch_replica', 'command.terminate_replica'])
     t.same(JSON.parse(cmds[1]!.payload).data.replicaId, manualId)
     t.same((await call({ method: 'GET', url: `/api/client/${client.id}/replicas` })).json(), [])
+  })
+
+  await t.test('a manual replica in a pool of another instance type or region: 409 with the reason (issue 8 §8)', async (t) => {
+    const type = await createReplica({ poolId: 'c5.large.us-east-1b' })
+    t.equal(type.statusCode, 409)
+    t.match(type.json(), { error: 'rule_rejected', message: /instance type c5.large, the agent runs m5.large/ })
+    const region = await createReplica({ poolId: 'm5.large.eu-west-1a' })
+    t.equal(region.statusCode, 409)
+    t.match(region.json(), { error: 'rule_rejected', message: /region eu-west-1, the agent runs in us-east-1/ })
   })
 
   let replicaId = ''
@@ -219,6 +228,8 @@ t.test('client API', async (t) => {
       'agent.config_changed', // manual on
       'user.replica_create_requested', // refused: one live
       'agent.config_changed', // auto on
+      'user.replica_create_requested', // refused: pool of another instance type
+      'user.replica_create_requested', // refused: pool of another region
       'user.replica_create_requested', // with key (the retry is not logged again)
       'user.replica_create_requested', // refused, with key
       'user.replica_promote_requested', // refused: launching
