@@ -39,6 +39,8 @@ export class Metrics {
   readonly batches = new Series('spotfleet_batches_total', 'Batches applied', 'counter')
   readonly decisionSeconds = new Series('spotfleet_decision_latency_seconds_total', 'Signal occurredAt to decision commit, summed', 'counter')
   readonly decisions = new Series('spotfleet_decisions_total', 'Decisions taken on spot signals', 'counter')
+  readonly checkpointResets = new Series('spotfleet_checkpoint_resets_total', 'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', 'counter')
+  readonly messagesLost = new Series('spotfleet_messages_lost_to_retention_total', 'Messages retention deleted before the service saw them, by topic partition', 'counter')
   readonly outboxSent = new Series('spotfleet_outbox_published_total', 'Outbox rows published', 'counter')
 
   text(): string {

@@ -6,13 +6,14 @@
  * heartbeating; nothing is committed past an unstored event. Only a refusal
  * of the data itself (retry.ts) is isolated to its message and dead-lettered.
  */
-import type { Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
 import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
+import { checkPartitionStart, partitionOffsets, type StartCheck } from './partition-start.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
@@ -58,7 +59,10 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   /** The server's max_allowed_packet, read at start: statements are cut below it. */
   let maxStatementBytes: number | undefined
   let joined = false
-  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true })
+  let admin: Admin | undefined
+  /** Last offset applied per partition of this assignment; a batch that does not follow it is checked (partition-start.ts). */
+  const positions = new Map<string, bigint>()
+  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; positions.clear() })
   consumer.on(consumer.events.CRASH, () => { joined = false })
   consumer.on(consumer.events.STOP, () => { joined = false })
 
@@ -123,8 +127,41 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
   }
 
+  /**
+   * Checks the stored checkpoint against the broker when a partition's batch
+   * is its first of this assignment or does not follow the last applied
+   * offset. False when the batch must not be applied: the partition was
+   * sought back to the first message after the checkpoint.
+   */
+  async function startsWhereExpected(p: EachBatchPayload): Promise<boolean> {
+    const { topic, partition, messages } = p.batch
+    const key = `${topic}\u0000${partition}`
+    const first = BigInt(messages[0]!.offset)
+    const known = positions.get(key)
+    if (known !== undefined && first <= known + 1n) return true
+    let check: StartCheck | undefined
+    await withRetry(p, async () => { check = await checkPartitionStart(db, topic, partition, () => partitionOffsets(admin!, topic, partition), log, metrics) })
+    if (!check) return false
+    positions.set(key, check.checkpoint)
+    const next = check.checkpoint + 1n
+    if (first > next && next >= check.low) {
+      // The fetch position is past messages never applied (a reset partition whose Kafka offset survived).
+      log.warn('fetch position is past the stored checkpoint; seeking back to it', { topic, partition, from: first.toString(), to: next.toString() })
+      consumer.seek({ topic, partition, offset: next.toString() })
+      return false
+    }
+    return true
+  }
+
   async function eachBatch(p: EachBatchPayload): Promise<void> {
     const { topic, partition, messages } = p.batch
+    if (messages.length === 0) return
+    try {
+      if (!(await startsWhereExpected(p))) return
+    } catch (err) {
+      if (err instanceof Stopped) return
+      throw err
+    }
     for (let i = 0; i < messages.length; i += chunkSize) {
       if (!p.isRunning() || p.isStale()) return
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
@@ -136,6 +173,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         throw err
       }
       const last = chunk.messages.at(-1)!.offset
+      positions.set(`${topic}\u0000${partition}`, BigInt(last))
       p.resolveOffset(last)
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }])
       await p.heartbeat()
@@ -151,6 +189,8 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     consumer,
     async start() {
       maxStatementBytes = await readStatementBytes(db)
+      admin = kafka.admin()
+      await admin.connect()
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       await consumer.run({
@@ -161,7 +201,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       })
     },
     async stop() {
-      await consumer.disconnect()
+      try {
+        await consumer.disconnect()
+      } finally {
+        await admin?.disconnect()
+      }
     },
     isReady: () => joined,
   }
