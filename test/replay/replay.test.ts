@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import t from 'tap'
 import { createDb } from '../../src/db/connect.js'
+import type { Projection } from '../../src/log/projection.js'
 import { ReplayBusyError, replayFromLog } from '../../src/replay/from-log.js'
 import { PROJECTIONS } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
@@ -38,6 +39,27 @@ t.test('the rebuilt projections equal the live ones; the views read them; no sha
   const again = await replayFromLog(db, { projections: PROJECTIONS })
   t.not(again.rebuildId, r.rebuildId, 'a second replay is a new rebuild')
   t.same(await projectionRows(db), live, 'and gives the same rows')
+})
+
+t.test('v_pool_reliability_ranking reads the swapped-in table, not the replaced one', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  await feedHistory(db, 'view', 4, 3)
+  const hour = new Date().toISOString().slice(0, 13).replace('T', ' ') + ':00:00'
+  await db.insertInto('pool_reliability_metrics').values({ pool_id: 'm5.large.us-east-1z', bucket_start: hour, rebalance_count: 99 }).execute()
+  // A projection of its own for the table the view reads: one rebalance per recorded rebalance signal, this hour.
+  const probe: Projection<'decision.signal_recorded'> = {
+    name: 'view-probe', handles: ['decision.signal_recorded'], tables: ['pool_reliability_metrics'],
+    async apply(db, events) {
+      const rows = events.filter((e) => e.data.signalType === 'rebalance-recommendation').map((e) => ({ pool_id: e.data.poolId, bucket_start: hour, rebalance_count: 1 }))
+      if (rows.length > 0) await db.insertInto('pool_reliability_metrics').values(rows).onDuplicateKeyUpdate({ rebalance_count: sql`rebalance_count + 1` }).execute()
+    },
+  }
+  await replayFromLog(db, { projections: [probe] })
+  const ranking = await sql<{ pool_id: string, rebalances_7d: string }>`SELECT pool_id, rebalances_7d FROM v_pool_reliability_ranking ORDER BY pool_id`.execute(db)
+  const expected = await sql<{ pool_id: string, n: number }>`SELECT JSON_VALUE(payload, '$.data.poolId') AS pool_id, COUNT(*) AS n FROM event_log
+    WHERE type = 'decision.signal_recorded' AND JSON_VALUE(payload, '$.data.signalType') = 'rebalance-recommendation' GROUP BY pool_id ORDER BY pool_id`.execute(db)
+  t.ok(expected.rows.length > 0)
+  t.same(ranking.rows.map((r) => [r.pool_id, Number(r.rebalances_7d)]), expected.rows.map((r) => [r.pool_id, Number(r.n)]))
 })
 
 t.test('a replay killed halfway and restarted ends equal', async (t) => {
