@@ -11,7 +11,7 @@
  * is not a change anyone made. Like schema-kit, no application imports.
  */
 import { type Kysely, sql } from 'kysely'
-import { OPTS, convergeTable } from './schema-kit.js'
+import { OPTS, convergeTable, tableExists } from './schema-kit.js'
 
 export const MIGRATION_REPAIRS_DDL = `CREATE TABLE \`migration_repairs\` (
     id BIGINT NOT NULL AUTO_INCREMENT,
@@ -39,7 +39,12 @@ export interface Repair {
   where: string
   /** A SELECT of one column `detail`, read before the UPDATE and kept with the record. */
   detail?: string
+  /** Where to find the whole list when the detail is cut. */
+  detailAll?: string
 }
+
+/** Characters of detail kept (the column is TEXT; GROUP_CONCAT may return far more). */
+const DETAIL_MAX = 4000
 
 export type Has = (tableColumn: string) => boolean
 
@@ -50,7 +55,7 @@ async function presentColumns(db: Kysely<any>): Promise<Has> {
   return (tc) => set.has(tc)
 }
 
-/** Creates or converges the record table; every run has it, whatever it repairs. */
+/** Converges the record table (009 does, so every database has it, whatever was repaired). */
 export async function ensureRepairTable(db: Kysely<any>): Promise<void> {
   await convergeTable(db, 'migration_repairs', MIGRATION_REPAIRS_DDL)
 }
@@ -61,13 +66,16 @@ export async function ensureRepairTable(db: Kysely<any>): Promise<void> {
  * can choose its expression by them.
  */
 export async function runRepairs(db: Kysely<any>, migration: string, build: (has: Has) => Repair[]): Promise<void> {
-  await ensureRepairTable(db)
+  // Created here when absent (a repair in 001 records before 009 runs); a
+  // plain CREATE, as converging on every call would cost a scratch table each.
+  if (!(await tableExists(db, 'migration_repairs'))) await sql.raw(MIGRATION_REPAIRS_DDL).execute(db)
   const has = await presentColumns(db)
   for (const r of build(has)) {
     if (!r.needs.every(has)) continue
     const keep = has(`${r.table}.updated_at`) ? `, \`${r.table}\`.updated_at = \`${r.table}\`.updated_at` : ''
     await db.transaction().execute(async (trx) => {
-      const detail = r.detail ? (await sql.raw<{ detail: string | null }>(r.detail).execute(trx)).rows[0]?.detail ?? null : null
+      const full = r.detail ? (await sql.raw<{ detail: string | null }>(r.detail).execute(trx)).rows[0]?.detail ?? null : null
+      const detail = full !== null && full.length > DETAIL_MAX ? `${full.slice(0, DETAIL_MAX)}… (cut; ${r.detailAll ?? 'see the rows'})` : full
       const res = await sql.raw(`UPDATE \`${r.table}\` ${r.join ?? ''} SET ${r.set}${keep} WHERE ${r.where}`).execute(trx)
       const n = Number(res.numAffectedRows ?? 0)
       if (n === 0) return

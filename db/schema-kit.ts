@@ -122,17 +122,21 @@ export async function convergeTable(db: Kysely<any>, table: string, createSql: s
     const want = await columns(db, scratch)
     const { cols: defs, keys: keyDefs } = await createTableParts(db, scratch)
     let prev: string | null = null
+    // Re-read only after an ALTER (positions shift): a table that already
+    // matches costs one information_schema read, not one per column.
+    let have = await columns(db, table)
     for (const col of want) {
-      const have = await columns(db, table)
       const found = have.find((c) => c.name === col.name)
       const place = prev === null ? 'FIRST' : `AFTER ${q(prev)}`
       const def = defs.get(col.name)!
       if (!found) {
         await run(`ALTER TABLE ${q(table)} ADD COLUMN ${def} ${place}`)
+        have = await columns(db, table)
       } else {
         const expectedPosition = (prev === null ? 0 : have.find((c) => c.name === prev)!.position) + 1
         if (found.signature !== col.signature || found.position !== expectedPosition) {
           await run(`ALTER TABLE ${q(table)} MODIFY COLUMN ${def} ${place}`)
+          have = await columns(db, table)
         }
       }
       prev = col.name

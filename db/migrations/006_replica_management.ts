@@ -124,6 +124,7 @@ const extraLiveRepair: Repair = {
   where: 'ranked.n > 1',
   detail: `SELECT GROUP_CONCAT(CONCAT(id, ' (instance ', COALESCE(instance_id, 'none'), ', kept ', keeper, ')')
     ORDER BY id SEPARATOR '; ') AS detail FROM (${RANKED_LIVE}) AS ranked WHERE n > 1`,
+  detailAll: "all of them: termination_reason LIKE 'legacy-migration:%'",
 }
 
 const FAILOVERS = `SELECT agent_id, COUNT(*) AS n, MAX(detected_at) AS last FROM spot_interruption_events

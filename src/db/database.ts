@@ -303,6 +303,9 @@ export interface DeadLetterEventsTable {
   reason: string
   created_at: DefaultedDateTime
   published_at: NullableDateTime
+  /** when the broker or the producer's size limit refused it on <topic>.dlq; not retried */
+  publish_refused_at: NullableDateTime
+  publish_error: string | null
 }
 
 export interface OutboxTable {
@@ -489,7 +492,7 @@ export const DATABASE_COLUMNS = {
     'cause_event_id', 'topic', 'partition_no', 'offset_no', 'recorded_at'],
   consumer_checkpoints: ['topic', 'partition_no', 'offset_no', 'updated_at'],
   dead_letter_events: ['id', 'topic', 'partition_no', 'offset_no', 'message_key', 'raw_value', 'event_id', 'event_type',
-    'reason', 'created_at', 'published_at'],
+    'reason', 'created_at', 'published_at', 'publish_refused_at', 'publish_error'],
   outbox: ['id', 'command_id', 'type', 'client_id', 'agent_id', 'payload', 'cause_event_id', 'created_at', 'sent_at',
     'attempts'],
   replay_rebuilds: ['id', 'source', 'shadow_database', 'status', 'position', 'pending_gaps', 'events_applied', 'started_at',
