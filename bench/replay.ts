@@ -45,7 +45,7 @@ function rowsAt(i: number, clientId: string, agents: string[], base: number): Ne
   const input: StoredEvent = { ...env, type: 'spot.rebalance_recommendation', data: { instanceId: `i-${i % agents.length}`, poolId: 'm5.large.us-east-1b' } }
   const d: DecisionOf<'decision.signal_recorded'> = { ...env, eventId: randomUUID(), type: 'decision.signal_recorded', causeEventId: input.eventId, data: {
     signalType: 'rebalance-recommendation', instanceId: input.data.instanceId, poolId: input.data.poolId, detectedAt: occurredAt,
-    terminationTime: null, responseAction: 'no-action', replicaId: null, responseTimeMs: 5, failoverTimeMs: null, success: true, error: null,
+    terminationTime: null, responseAction: 'no-action', replicaId: null, responseTimeMs: 5, clockSkewMs: 0, failoverTimeMs: null, success: true, error: null,
   } }
   return [logRowOf(input, 'kafka'), logRowOf(d, 'decision')]
 }
