@@ -6,13 +6,17 @@
 #   scripts/local-servers.sh stop         stop what `start` started
 #   scripts/local-servers.sh run CMD...   start, run CMD with the env exported, stop what it started
 #
+# `run` passes SIGINT/SIGTERM/SIGHUP on to CMD, exits with CMD's code, and
+# leaves nothing behind even when it is killed outright (see run_child and
+# guard_started_kafka).
+#
 # Kafka here is librdkafka's mock cluster (Debian's kcat): a real wire-protocol
 # broker in one process. Its `-d mock` output is the only place it prints its
 # bootstrap address, so awk keeps that one line and discards the rest: nothing
 # grows on disk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.local"
+state="${LOCAL_SERVERS_STATE:-$root/.local}"  # another directory keeps a second set of servers apart (tests)
 mkdir -p "$state"
 envfile="$state/servers.env"
 
@@ -95,6 +99,45 @@ stop_started_here() {
   for s in "${started_here[@]}"; do "stop_$s"; done
 }
 
+# If this `run` is killed outright (SIGKILL: no trap runs), the broker it
+# started must not outlive it and its command. A pipe is the death notice: the
+# watchdog holds the read end, this shell and the command inherit the write
+# end, and the kernel closes it when the last of them is gone, however it died.
+# The watchdog ignores INT/TERM so a Ctrl-C to the whole group does not pull
+# the broker away from a command that is still shutting down cleanly.
+guard_started_kafka() {
+  [[ " ${started_here[*]} " == *" kafka "* ]] || return 0
+  local pid; pid=$(cat "$state/kcat.pid")
+  exec 9> >(trap '' INT TERM; cat >/dev/null
+    if [ "$(cat "$state/kcat.pid" 2>/dev/null)" = "$pid" ]; then
+      kill -KILL -- "-$pid" 2>/dev/null; rm -f "$state/kcat.pid" "$state/kafka.addr"
+    fi)
+}
+
+# Runs the command in the background and waits, so a SIGINT/SIGTERM to this
+# shell is handled at once (bash defers traps while a foreground child runs):
+# it is passed on to the command, which shuts down and decides the exit code.
+# The command keeps this shell's stdin (a background job would get /dev/null).
+# A second signal is passed on too; the command decides what it means.
+run_child() {
+  "$@" <&0 &
+  local child=$!
+  trap 'kill -TERM "$child" 2>/dev/null' TERM
+  trap 'kill -INT "$child" 2>/dev/null' INT
+  trap 'kill -HUP "$child" 2>/dev/null' HUP
+  # A parent that dies without signalling us (npm killed with SIGKILL) is
+  # noticed by polling: we are re-parented, and the command is told to stop.
+  local parent=$PPID
+  (trap '' INT TERM; while kill -0 "$child" 2>/dev/null; do
+     [ "$(ps -o ppid= -p $$ 2>/dev/null | tr -d ' ')" = "$parent" ] || { kill -TERM "$child" 2>/dev/null; break; }
+     sleep 1; done) 9>&- &
+  # wait returns early (>128) when a trapped signal arrives; the child may still run then.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || true; done
+  local code=0
+  wait "$child" || code=$?
+  return "$code"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
@@ -102,8 +145,9 @@ case "${1:-}" in
     shift
     start >/dev/null
     trap stop_started_here EXIT
+    guard_started_kafka
     set -a; . "$envfile"; set +a
-    "$@"
+    run_child "$@"
     ;;
   *) echo "usage: $0 start|stop|run CMD..." >&2; exit 2 ;;
 esac

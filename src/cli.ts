@@ -11,9 +11,10 @@ import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
 import { formatRepairs } from './db/repairs.js'
 import { formatReport, verifySchema } from './db/verify.js'
-import { demo } from './demo.js'
+import { demo, ensureTopics, stopRequested } from './demo.js'
 import { runFleet } from './fleet.js'
 import { serve } from './server.js'
+import { checkBroker, describeDatabaseError, StartupError } from './startup-checks.js'
 
 const USAGE = `usage: spotfleet <command>
   migrate [up]              bring the database to the latest schema (creates the database if absent)
@@ -21,8 +22,9 @@ const USAGE = `usage: spotfleet <command>
   migrate verify            check tables, columns, views, procedures, schema_migrations; exit 1 if incomplete
   client create --name N    create a client; prints its id and a new bearer token (only its hash is stored)
   serve                     consumer, outbox relay and HTTP API
-  fleet --client-id ID [--agents N]   simulated agents of a client, producing to KAFKA_BROKERS until SIGINT/SIGTERM
-  demo                      migrate, then serve with the simulated fleet`
+  fleet --client-id ID [--agents N] [rates]   simulated agents of a client, producing to KAFKA_BROKERS until SIGINT/SIGTERM
+  demo [--agents N] [rates] [--request-logs]  migrate, the demo client, serve and the simulated fleet
+  (rates: --heartbeat-ms, --pricing-ms, --sync-step-ms, --rebalances-per-hour, --terminations-per-hour)`
 
 type Command = (args: string[]) => Promise<number>
 
@@ -92,22 +94,59 @@ const serveCommand: Command = async () => {
   return 0
 }
 
-const demoCommand: Command = async () => {
-  await demo(loadConfig())
+const FLEET_FLAGS = {
+  agents: { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  'pricing-ms': { type: 'string' },
+  'sync-step-ms': { type: 'string' },
+  'rebalances-per-hour': { type: 'string' },
+  'terminations-per-hour': { type: 'string' },
+} as const
+const FLEET_USAGE = '[--agents N] [--heartbeat-ms MS] [--pricing-ms MS] [--sync-step-ms MS] [--rebalances-per-hour R] [--terminations-per-hour R]'
+
+/** The fleet's size and rates from flags; undefined when a value is not a positive number. */
+function fleetFlags(values: Partial<Record<keyof typeof FLEET_FLAGS, string>>, defaultAgents: number) {
+  const num = (v: string | undefined, int: boolean) => {
+    if (v === undefined) return undefined
+    const n = Number(v)
+    return Number.isFinite(n) && n >= 0 && (!int || Number.isInteger(n)) ? n : NaN
+  }
+  const agents = num(values.agents, true) ?? defaultAgents
+  const rates = {
+    heartbeatMs: num(values['heartbeat-ms'], true), pricingMs: num(values['pricing-ms'], true), syncStepMs: num(values['sync-step-ms'], true),
+    rebalancesPerAgentHour: num(values['rebalances-per-hour'], false), terminationsPerAgentHour: num(values['terminations-per-hour'], false),
+  }
+  const all = [agents, ...Object.values(rates)]
+  if (all.some((n) => Number.isNaN(n)) || agents < 1 || [rates.heartbeatMs, rates.pricingMs, rates.syncStepMs].some((n) => n === 0)) return undefined
+  return { agents, rates: Object.fromEntries(Object.entries(rates).filter(([, v]) => v !== undefined)) }
+}
+
+const demoCommand: Command = async (args) => {
+  const { values } = parseArgs({ args, options: { ...FLEET_FLAGS, 'request-logs': { type: 'boolean', default: false } } })
+  const fleet = fleetFlags(values, 50)
+  if (!fleet) {
+    console.error(`usage: spotfleet demo ${FLEET_USAGE} [--request-logs]`)
+    return 2
+  }
+  await demo(loadConfig(), { ...fleet, requestLogs: values['request-logs'] })
   return 0
 }
 
 const fleetCommand: Command = async (args) => {
-  const { values } = parseArgs({ args, options: { 'client-id': { type: 'string' }, agents: { type: 'string', default: '4' } } })
-  const agents = Number(values.agents)
-  if (!values['client-id'] || !/^[0-9a-f-]{36}$/i.test(values['client-id']) || !Number.isInteger(agents) || agents < 1) {
-    console.error('usage: spotfleet fleet --client-id UUID [--agents N]')
+  const { values } = parseArgs({ args, options: { 'client-id': { type: 'string' }, ...FLEET_FLAGS } })
+  const fleetOptions = fleetFlags(values, 50)
+  if (!values['client-id'] || !/^[0-9a-f-]{36}$/i.test(values['client-id']) || !fleetOptions) {
+    console.error(`usage: spotfleet fleet --client-id UUID ${FLEET_USAGE}`)
     return 2
   }
   const config = loadConfig()
+  const stopping = stopRequested((m) => console.log(m))
   const kafka = new Kafka({ clientId: 'spotfleet-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
-  const fleet = await runFleet({ kafka, topics: topicsOf(config), clientId: values['client-id'], agents, log: (m) => console.log(m) })
-  await new Promise<void>((resolve) => { for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve()) })
+  await checkBroker(config.KAFKA_BROKERS)
+  await ensureTopics(kafka, topicsOf(config))
+  const fleet = await runFleet({ kafka, topics: topicsOf(config), clientId: values['client-id'], ...fleetOptions, log: (m) => console.log(m) })
+  console.log(`fleet running: ${fleetOptions.agents} agents of client ${values['client-id']}`)
+  await stopping
   await fleet.stop()
   return 0
 }
@@ -124,8 +163,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(args)
   } catch (err) {
-    const known = err instanceof ConfigError || err instanceof MigrationError
-    console.error(known ? (err as Error).message : `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
+    const known = err instanceof ConfigError || err instanceof MigrationError || err instanceof StartupError
+    const line = known ? (err as Error).message : describeDatabaseError(err, process.env.DATABASE_URL ?? '')
+    console.error(line ?? `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
     return 1
   }
 }

@@ -32,6 +32,8 @@ export const ConfigSchema = DbConfigSchema.extend({
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>
 
+export const LOCAL_SERVERS_HINT = 'for local servers: scripts/local-servers.sh start, then set -a; . .local/servers.env; set +a'
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -43,7 +45,10 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
     const issue = r.error.issues[0]!
     const name = String(issue.path[0] ?? '?')
     const why = env[name] === undefined ? 'is not set' : issue.message
-    throw new ConfigError(`configuration: ${name} ${why}`)
+    // The servers' addresses are what a newcomer has not got yet: say where they come from.
+    const hint = env[name] === undefined && (name === 'DATABASE_URL' || name === 'KAFKA_BROKERS')
+      ? `; ${LOCAL_SERVERS_HINT}` : ''
+    throw new ConfigError(`configuration: ${name} ${why}${hint}`)
   }
   return Object.freeze(r.data)
 }

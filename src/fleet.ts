@@ -2,98 +2,207 @@
  * `fleet`: simulated agents for the local demo. They register, report prices
  * and heartbeats, now and then receive rebalance recommendations and
  * termination notices, and answer the service's commands on
- * `replica-commands` the way a real agent would (launch -> launched, synced,
- * ready; promote -> promoted; terminate -> terminated). Uses the same typed
- * producer as real agents, so the wire contract has one definition.
+ * `replica-commands` the way a real agent would (launch -> launched, syncing
+ * in steps, synced and ready; promote -> promoted, and from then on the agent
+ * runs on the replica's instance in the replica's pool; terminate ->
+ * terminated). An agent whose termination notice was not answered by a
+ * promotion restarts on a new instance when its two minutes are up.
+ * Uses the same typed producer as real agents, so the wire contract has one
+ * definition.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { Kafka } from 'kafkajs'
 import { createEventProducer, newEvent } from './events/producer.js'
 import { EventSchema, type SpotEvent, type Topics } from './events/schemas.js'
+
+/** How often things happen. Interruptions are per agent and hour (a Poisson rate). */
+export interface FleetRates {
+  heartbeatMs: number
+  pricingMs: number
+  /** Time between two sync-progress reports of a launching replica (four steps to synced). */
+  syncStepMs: number
+  rebalancesPerAgentHour: number
+  terminationsPerAgentHour: number
+}
+
+export const DEFAULT_RATES: FleetRates = {
+  heartbeatMs: 10_000, pricingMs: 30_000, syncStepMs: 3_000, rebalancesPerAgentHour: 1, terminationsPerAgentHour: 0.5,
+}
 
 export interface FleetOptions {
   kafka: Kafka
   topics: Topics
   clientId: string
   agents?: number
-  tickMs?: number
+  rates?: Partial<FleetRates>
   log?: (msg: string) => void
 }
 
-interface SimAgent { id: string, instanceId: string, poolId: string, replicaInstance: Map<string, string> }
+export interface Fleet {
+  agents: readonly SimAgent[]
+  stop(): Promise<void>
+}
 
-const AZS = ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d']
-const TYPE = 'm5.large'
-const ON_DEMAND = '0.096'
+interface SimReplica { instanceId: string, poolId: string, timers: NodeJS.Timeout[] }
 
-export async function runFleet(o: FleetOptions): Promise<{ stop(): Promise<void> }> {
+export interface SimAgent {
+  readonly id: string
+  instanceId: string
+  poolId: string
+  /** The termination time of the current instance, when a notice was given. */
+  terminatesAt: number | null
+  readonly replicas: Map<string, SimReplica>
+}
+
+const REGION = 'us-east-1'
+const AZS = ['a', 'b', 'c', 'd'].map((l) => `${REGION}${l}`)
+/** On-demand price per instance type (us-east-1, Linux). */
+const ON_DEMAND: Readonly<Record<string, string>> = { 'm5.large': '0.0960', 'c5.large': '0.0850', 'r5.large': '0.1260' }
+/** A dozen pools: three instance types in four AZs. */
+export const POOLS = Object.keys(ON_DEMAND).flatMap((type) => AZS.map((az) => `${type}.${az}`))
+
+const typeOf = (poolId: string) => poolId.slice(0, poolId.indexOf('.', poolId.indexOf('.') + 1))
+const azOf = (poolId: string) => poolId.slice(typeOf(poolId).length + 1)
+const newInstanceId = () => `i-${randomUUID().replace(/-/g, '').slice(0, 17)}`
+
+/** A stable agent id per client and index, so a restarted demo fleet is the same fleet. */
+export function agentIdOf(clientId: string, index: number): string {
+  const h = createHash('sha256').update(`${clientId}:agent:${index}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+export async function runFleet(o: FleetOptions): Promise<Fleet> {
   const log = o.log ?? (() => {})
+  const rates: FleetRates = { ...DEFAULT_RATES, ...o.rates }
   const producer = createEventProducer(o.kafka, o.topics)
   await producer.connect()
-  const prices = new Map(AZS.map((az, i) => [`${TYPE}.${az}`, 0.03 + i * 0.004]))
-  const agents: SimAgent[] = Array.from({ length: o.agents ?? 4 }, (_, i) => ({
-    id: randomUUID(), instanceId: `i-${randomUUID().slice(0, 12)}`, poolId: `${TYPE}.${AZS[i % AZS.length]}`, replicaInstance: new Map(),
+  // Spot prices start at 25-45% of on-demand and walk; each pool its own.
+  const prices = new Map(POOLS.map((pool, i) => [pool, Number(ON_DEMAND[typeOf(pool)]) * (0.25 + (i % 5) * 0.05)]))
+  const price = (pool: string) => (prices.get(pool) ?? Number(ON_DEMAND[typeOf(pool)] ?? '0.1') * 0.4).toFixed(4)
+  const onDemand = (pool: string) => ON_DEMAND[typeOf(pool)] ?? '0.1000'
+  const agents: SimAgent[] = Array.from({ length: o.agents ?? 50 }, (_, i) => ({
+    id: agentIdOf(o.clientId, i), instanceId: newInstanceId(), poolId: POOLS[i % POOLS.length]!, terminatesAt: null, replicas: new Map(),
   }))
   const byId = new Map(agents.map((a) => [a.id, a]))
   const ev = <T extends SpotEvent['type']>(type: T, a: SimAgent, data: Parameters<typeof newEvent<T>>[1]['data']) =>
     newEvent(type, { clientId: o.clientId, agentId: a.id, data })
-  const price = (pool: string) => prices.get(pool)!.toFixed(4)
+  const send = (events: SpotEvent[]) => producer.send(events).then(() => {}, (err: unknown) => log(`send failed: ${String(err)}`))
+  let stopped = false
+  const later = (ms: number, f: () => void) => { const t = setTimeout(() => { if (!stopped) f() }, ms); return t }
 
-  await producer.send(agents.map((a) => ev('agent.registered', a, {
-    logicalAgentId: `demo-${a.id.slice(0, 4)}`, instanceId: a.instanceId, instanceType: TYPE, region: 'us-east-1',
-    az: a.poolId.slice(TYPE.length + 1), mode: 'spot', hostname: `demo-${a.id.slice(0, 4)}.local`, spotPrice: price(a.poolId), onDemandPrice: ON_DEMAND,
+  await producer.send(agents.map((a, i) => ev('agent.registered', a, {
+    logicalAgentId: `demo-${String(i + 1).padStart(3, '0')}`, instanceId: a.instanceId, instanceType: typeOf(a.poolId), region: REGION,
+    az: azOf(a.poolId), mode: 'spot', hostname: `demo-${String(i + 1).padStart(3, '0')}.local`, spotPrice: price(a.poolId), onDemandPrice: onDemand(a.poolId),
   })))
+
+  const launch = (a: SimAgent, replicaId: string, poolId: string, reason: string) => {
+    const r: SimReplica = { instanceId: newInstanceId(), poolId, timers: [] }
+    a.replicas.set(replicaId, r)
+    const replicaType = reason.startsWith('rebalance') ? 'automatic-rebalance' : reason.startsWith('termination') ? 'automatic-termination' : 'manual'
+    void send([ev('replica.launched', a, { replicaId, instanceId: r.instanceId, poolId, replicaType, hourlyCost: price(poolId) })])
+    for (const [step, progress] of [25, 50, 75].entries()) {
+      r.timers.push(later(rates.syncStepMs * (step + 1), () => void send([ev('replica.sync_progress', a, {
+        replicaId, syncStatus: 'syncing', syncLatencyMs: 200 + Math.round(Math.random() * 400), stateTransferProgress: progress,
+      })])))
+    }
+    r.timers.push(later(rates.syncStepMs * 4, () => void send([
+      ev('replica.sync_progress', a, { replicaId, syncStatus: 'synced', syncLatencyMs: 20 + Math.round(Math.random() * 40), stateTransferProgress: 100 }),
+      ev('replica.ready', a, { replicaId }),
+    ])))
+  }
+
+  const dropReplica = (a: SimAgent, replicaId: string) => {
+    for (const t of a.replicas.get(replicaId)?.timers ?? []) clearTimeout(t)
+    a.replicas.delete(replicaId)
+  }
+
+  const onCommand = (c: SpotEvent) => {
+    const a = byId.get(c.agentId)
+    if (!a) return
+    log(`agent ${a.id.slice(0, 8)} received ${c.type}`)
+    if (c.type === 'command.launch_replica') {
+      if (!a.replicas.has(c.data.replicaId)) launch(a, c.data.replicaId, c.data.poolId, c.data.reason)
+    } else if (c.type === 'command.promote_replica') {
+      // The agent now runs on the replica: its instance and its pool. A replica
+      // this process never launched (a previous run's) gets a fresh instance.
+      const r = a.replicas.get(c.data.replicaId)
+      dropReplica(a, c.data.replicaId)
+      a.instanceId = r?.instanceId ?? newInstanceId()
+      if (r) a.poolId = r.poolId
+      a.terminatesAt = null
+      void send([ev('replica.promoted', a, { replicaId: c.data.replicaId, newInstanceId: a.instanceId })])
+    } else if (c.type === 'command.terminate_replica') {
+      dropReplica(a, c.data.replicaId)
+      void send([ev('replica.terminated', a, { replicaId: c.data.replicaId, reason: 'terminated on command' })])
+    }
+  }
 
   const commands = o.kafka.consumer({ groupId: `fleet-${o.clientId}` })
   await commands.connect()
-  await commands.subscribe({ topic: o.topics.replicaCommands, fromBeginning: false })
+  // A new group starts at the beginning, a known one where it left off, so no
+  // command published before this consumer joined is lost.
+  await commands.subscribe({ topic: o.topics.replicaCommands, fromBeginning: true })
   await commands.run({
     eachMessage: async ({ message }) => {
-      const parsed = EventSchema.safeParse(JSON.parse(String(message.value)))
-      if (!parsed.success) return
-      const c = parsed.data
-      const a = byId.get(c.agentId)
-      if (!a) return
-      log(`agent ${a.id.slice(0, 8)} received ${c.type}`)
-      if (c.type === 'command.launch_replica') {
-        const instanceId = `i-${randomUUID().slice(0, 12)}`
-        a.replicaInstance.set(c.data.replicaId, instanceId)
-        const { replicaId, poolId } = c.data
-        await producer.send([ev('replica.launched', a, { replicaId, instanceId, poolId, replicaType: c.data.reason.startsWith('rebalance') ? 'automatic-rebalance' : 'manual', hourlyCost: price(poolId) })])
-        setTimeout(() => void producer.send([
-          ev('replica.sync_progress', a, { replicaId, syncStatus: 'synced', syncLatencyMs: 40, stateTransferProgress: 100 }),
-          ev('replica.ready', a, { replicaId }),
-        ]).catch(() => {}), o.tickMs ?? 2000)
-      } else if (c.type === 'command.promote_replica') {
-        const newInstanceId = a.replicaInstance.get(c.data.replicaId) ?? `i-${randomUUID().slice(0, 12)}`
-        a.instanceId = newInstanceId
-        await producer.send([ev('replica.promoted', a, { replicaId: c.data.replicaId, newInstanceId })])
-      } else if (c.type === 'command.terminate_replica') {
-        await producer.send([ev('replica.terminated', a, { replicaId: c.data.replicaId, reason: 'terminated on command' })])
-      }
+      let value: unknown
+      try { value = JSON.parse(String(message.value)) } catch { return }
+      const parsed = EventSchema.safeParse(value)
+      if (parsed.success && parsed.data.clientId === o.clientId) onCommand(parsed.data)
     },
   })
 
-  const tick = async () => {
-    for (const [pool, p] of prices) prices.set(pool, Math.max(0.01, p * (0.97 + Math.random() * 0.06)))
-    const now = new Date().toISOString()
-    const batch: SpotEvent[] = [...prices.keys()].map((pool) => newEvent('pricing.snapshot', {
-      clientId: o.clientId, agentId: agents[0]!.id,
-      data: { poolId: pool, instanceType: TYPE, region: 'us-east-1', az: pool.slice(TYPE.length + 1), spotPrice: price(pool), onDemandPrice: ON_DEMAND, observedAt: now, sourceType: 'demo-fleet' },
-    }))
+  const chance = (perHour: number) => Math.random() < perHour * rates.heartbeatMs / 3_600_000
+  const heartbeat = () => {
+    const batch: SpotEvent[] = []
+    const now = Date.now()
     for (const a of agents) {
-      batch.push(ev('agent.heartbeat', a, { status: 'online', instanceId: a.instanceId, mode: 'spot', poolId: a.poolId, spotPrice: price(a.poolId), onDemandPrice: ON_DEMAND }))
-      batch.push(ev('instance.metrics', a, { instanceId: a.instanceId, cpu: Math.round(Math.random() * 100), memory: Math.round(Math.random() * 100) }))
-      const r = Math.random()
-      if (r < 0.04) batch.push(ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId }))
-      else if (r < 0.06) batch.push(ev('spot.termination_notice', a, { instanceId: a.instanceId, poolId: a.poolId, terminationTime: new Date(Date.now() + 120_000).toISOString() }))
+      if (a.terminatesAt !== null && now >= a.terminatesAt) restart(a, batch)
+      batch.push(ev('agent.heartbeat', a, { status: 'online', instanceId: a.instanceId, mode: 'spot', poolId: a.poolId, spotPrice: price(a.poolId), onDemandPrice: onDemand(a.poolId) }))
+      batch.push(ev('instance.metrics', a, { instanceId: a.instanceId, cpu: Math.round(Math.random() * 100), memory: Math.round(30 + Math.random() * 60) }))
+      if (a.terminatesAt !== null) continue
+      if (chance(rates.terminationsPerAgentHour)) {
+        a.terminatesAt = now + 120_000
+        log(`agent ${a.id.slice(0, 8)}: termination notice for ${a.instanceId}`)
+        batch.push(ev('spot.termination_notice', a, { instanceId: a.instanceId, poolId: a.poolId, terminationTime: new Date(a.terminatesAt).toISOString() }))
+      } else if (chance(rates.rebalancesPerAgentHour)) {
+        batch.push(ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId }))
+      }
     }
-    await producer.send(batch)
+    void send(batch)
   }
-  const timer = setInterval(() => { tick().catch((err) => log(`fleet tick failed: ${String(err)}`)) }, o.tickMs ?? 2000)
+
+  // No promotion came within the two minutes: the instance is gone, and the
+  // agent comes back on a new one in its pool, as an auto-scaling group would.
+  const restart = (a: SimAgent, batch: SpotEvent[]) => {
+    const old = a.instanceId
+    a.instanceId = newInstanceId()
+    a.terminatesAt = null
+    batch.push(ev('agent.instance_switched', a, {
+      oldInstanceId: old, newInstanceId: a.instanceId, oldPoolId: a.poolId, newPoolId: a.poolId,
+      onDemandPrice: onDemand(a.poolId), oldSpotPrice: price(a.poolId), newSpotPrice: price(a.poolId), trigger: 'interruption-restart',
+    }))
+  }
+
+  const pricing = () => {
+    const observedAt = new Date().toISOString()
+    const batch = POOLS.map((pool, i) => {
+      const od = Number(onDemand(pool))
+      prices.set(pool, Math.min(od * 0.9, Math.max(od * 0.15, prices.get(pool)! * (0.97 + Math.random() * 0.06))))
+      return ev('pricing.snapshot', agents[i % agents.length]!, {
+        poolId: pool, instanceType: typeOf(pool), region: REGION, az: azOf(pool), spotPrice: price(pool), onDemandPrice: onDemand(pool), observedAt, sourceType: 'demo-fleet',
+      })
+    })
+    void send(batch)
+  }
+
+  pricing()
+  const timers = [setInterval(heartbeat, rates.heartbeatMs), setInterval(pricing, rates.pricingMs)]
   return {
+    agents,
     async stop() {
-      clearInterval(timer)
+      stopped = true
+      for (const t of timers) clearInterval(t)
+      for (const a of agents) for (const id of [...a.replicas.keys()]) dropReplica(a, id)
       await commands.disconnect()
       await producer.disconnect()
     },

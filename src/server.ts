@@ -3,7 +3,7 @@
  * with the logger, timeouts and a graceful close on SIGTERM/SIGINT (finish
  * the current chunk, commit, leave the group, close the pool, exit 0).
  */
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { app } from './app.js'
 import { type Config, topicsOf } from './config.js'
@@ -12,6 +12,7 @@ import { createIngestConsumer } from './ingest/consumer.js'
 import { pipeline as buildPipeline } from './wiring.js'
 import { createOutboxRelay } from './ingest/outbox-relay.js'
 import { Metrics } from './metrics.js'
+import { checkBroker, checkDatabase } from './startup-checks.js'
 
 export interface Running {
   port: number
@@ -20,14 +21,30 @@ export interface Running {
   close(): Promise<void>
 }
 
-export async function serve(config: Config, opts: { signals?: boolean } = {}): Promise<Running> {
+export interface ServeOptions {
+  /** Close on SIGTERM/SIGINT (default true; the demo handles signals itself). */
+  signals?: boolean
+  /** Log every request (default true). */
+  requestLogs?: boolean
+}
+
+export async function serve(config: Config, opts: ServeOptions = {}): Promise<Running> {
   const fastify = Fastify({
     logger: { level: config.LOG_LEVEL },
+    logController: new LogController({ disableRequestLogging: opts.requestLogs === false }),
     requestTimeout: 30_000,
     connectionTimeout: 10_000,
   })
   const log = fastify.log
   const db = createDb({ url: config.DATABASE_URL })
+  // Refuse to start on a database that refuses, is not migrated, or without a broker: one line each.
+  try {
+    await checkDatabase(db, config.DATABASE_URL)
+    await checkBroker(config.KAFKA_BROKERS)
+  } catch (err) {
+    await db.destroy()
+    throw err
+  }
   const metrics = new Metrics()
   const kafka = new Kafka({
     clientId: config.KAFKA_CLIENT_ID,
