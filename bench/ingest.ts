@@ -30,6 +30,10 @@ function events(n: number): SpotEvent[] {
   return Array.from({ length: n }, (_, i) => {
     const agentId = agents[i % agents.length]!
     const occurredAt = new Date(base + i * 1000).toISOString()
+    // Each agent registers first: the events of an agent that has not registered are parked.
+    if (i < agents.length) {
+      return newEvent('agent.registered', { clientId, agentId, occurredAt, data: { logicalAgentId: `agent-${i}`, instanceId: `i-${i}`, instanceType: 'm5.large', region: 'us-east-1', az: 'us-east-1a', mode: 'spot', hostname: `host-${i}`, spotPrice: '0.0345', onDemandPrice: '0.096' } })
+    }
     if (i % 2 === 0) {
       return newEvent('agent.heartbeat', { clientId, agentId, occurredAt, data: { status: 'online', instanceId: `i-${i % 200}`, mode: 'spot', poolId: 'm5.large.us-east-1a', spotPrice: '0.0345', onDemandPrice: '0.096' } })
     }

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { dashboard } from './dashboard.js'
 import { errorHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
@@ -24,6 +25,8 @@ export interface AppDeps {
 
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.setErrorHandler(errorHandler)
+
+  await fastify.register(dashboard) // the page at / (public/), uPlot from its package
 
   fastify.get('/healthz', async () => ({ status: 'ok' }))
 

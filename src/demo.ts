@@ -83,7 +83,9 @@ export function stopRequested(log: (m: string) => void): Promise<string> {
   })
 }
 
-export async function demo(config: Config, o: DemoOptions): Promise<void> {
+export async function demo(given: Config, o: DemoOptions): Promise<void> {
+  // The dashboard's dead-letter view needs an operator token; a demo makes one up unless given.
+  const config: Config = { ...given, OPERATOR_TOKEN: given.OPERATOR_TOKEN ?? `op_${randomBytes(18).toString('base64url')}` }
   const log = (m: string) => console.log(m)
   const stopping = stopRequested(log)
   await checkBroker(config.KAFKA_BROKERS)
@@ -107,7 +109,7 @@ export async function demo(config: Config, o: DemoOptions): Promise<void> {
   const base = `http://${config.HOST}:${running.port}`
   log(`
 demo running: ${o.agents} simulated agents, client ${client.id} (${client.reused ? 'reused, new token' : 'new'})
-  dashboard  ${base}/#client=${client.id}&token=${client.token}
+  dashboard  ${base}/#client=${client.id}&token=${client.token}&operator=${config.OPERATOR_TOKEN}
   api        curl -H 'Authorization: Bearer ${client.token}' ${base}/api/client/${client.id}/agents
   health     curl ${base}/readyz    metrics: curl ${base}/metrics
 Ctrl-C stops it.`)

@@ -41,6 +41,7 @@ export class Metrics {
   readonly decisions = new Series('spotfleet_decisions_total', 'Decisions taken on spot signals', 'counter')
   readonly checkpointResets = new Series('spotfleet_checkpoint_resets_total', 'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', 'counter')
   readonly messagesLost = new Series('spotfleet_messages_lost_to_retention_total', 'Messages retention deleted before the service saw them, by topic partition', 'counter')
+  readonly deadLettersRefused = new Series('spotfleet_dead_letters_refused_total', 'Dead letters the broker or the producer limit refused on <topic>.dlq (marked, not retried)', 'counter')
   readonly outboxSent = new Series('spotfleet_outbox_published_total', 'Outbox rows published', 'counter')
 
   text(): string {

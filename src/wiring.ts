@@ -4,6 +4,7 @@
  * src/projections/ and a line here.
  */
 import { type AgentHandlerOptions, agentDecider } from './agent/agent.handler.js'
+import { tenantCheckDecider } from './agent/tenant-check.decider.js'
 import type { Pipeline } from './log/core.js'
 import type { AnyProjection } from './log/projection.js'
 import { instanceMetricsProjection } from './projections/instance-metrics.projection.js'
@@ -21,5 +22,6 @@ export const PROJECTIONS: readonly AnyProjection[] = [
 ]
 
 export function pipeline(agent: AgentHandlerOptions = DEFAULT_AGENT_OPTIONS): Pipeline {
-  return { deciders: [agentDecider(agent)], projections: PROJECTIONS }
+  // The tenant check after the agent rules: a registration earlier in the batch counts.
+  return { deciders: [agentDecider(agent), tenantCheckDecider], projections: PROJECTIONS }
 }

@@ -38,7 +38,8 @@ t.test('serve: ready, consumes, graceful SIGTERM exits 0', async (t) => {
   })
 
   const base = `http://127.0.0.1:${port}`
-  await waitFor('healthz', async () => (await fetch(`${base}/healthz`)).ok, 30_000)
+  // serve listens once it is in its group, after its start-up checks: slow on a loaded 2-core machine.
+  await waitFor('healthz', async () => (await fetch(`${base}/healthz`)).ok, 90_000)
   await waitFor('readyz 200', async () => (await fetch(`${base}/readyz`)).status === 200, 60_000)
   t.same(await (await fetch(`${base}/readyz`)).json(), { ready: true, database: true, consumer: true })
 

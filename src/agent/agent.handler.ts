@@ -1,25 +1,32 @@
 /**
  * The transactional shell around the agent rules: the agent decider. For one
- * batch it locks the batch's agents with one SELECT ... FOR UPDATE, loads
- * their live replicas, the replicas the events name and their recent signals,
- * folds decide/evolve in memory per agent in event order, writes agents and
- * replicas back with one statement per table, and returns each input's
- * decisions, commands or rejection as values. The rows the decisions imply
+ * batch it locks the batch's agents once (agent_locks, registered or not),
+ * loads their live replicas, the replicas the events name, their recent
+ * signals and, where a registration arrives, their parked inputs; folds
+ * decide/evolve in memory per agent in event order (a registration's released
+ * inputs right after it), writes agents, replicas and parking rows back with
+ * one statement per table, and returns each input's decisions, commands,
+ * rejection, hold or releases as values. The rows the decisions imply
  * elsewhere (interruptions, switches) are projections (src/projections/).
  *
  * HTTP commands go through the same code (src/log/core.ts submitInput).
  */
 import { randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
-import type { Database } from '../db/database.js'
-import { parsePoolId } from '../events/schemas.js'
+import type { AgentParkedEventRow, AgentRow, Database } from '../db/database.js'
+import { isoFromDb, toDbTime } from '../db/time.js'
+import { parseEventObject } from '../events/parse.js'
+import { type SpotEvent, parsePoolId } from '../events/schemas.js'
 import type { Decider, Verdict } from '../log/decider.js'
-import { AGENT_WIRE_TYPES, type AgentInput, type AgentInputType, USER_REQUEST_TYPES } from './agent.events.js'
 import {
-  type AgentState, type Outcome, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide, rejection,
+  AGENT_WIRE_TYPES, type AgentInput, type AgentInputType, type AgentWireEvent, USER_REQUEST_TYPES, UserRequestSchema,
+} from './agent.events.js'
+import {
+  type AgentState, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide,
+  initialAgentState, isParked, rejection, releasedBy,
 } from './agent.rules.js'
 import {
-  type PoolCandidate, type ReplicaWrite, agentFromRow, ensureAgents,
+  type PoolCandidate, type ReplicaWrite, agentFromRow, deleteParked, insertParked, loadParked,
   loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
 } from './agent.repository.js'
 
@@ -37,7 +44,7 @@ export function agentDecider(opts: AgentHandlerOptions): Decider<AgentInputType>
     name: 'agent-rules',
     handles: AGENT_HANDLED_TYPES,
     decide: (trx, inputs) => applyAgentEvents(trx, inputs, opts),
-    lock: async (trx, inputs) => { await lockBatchAgents(trx, groupByAgent(inputs)) },
+    lock: async (trx, inputs) => { await lockBatchAgents(trx, [...new Set(inputs.map((e) => e.agentId))]) },
   }
 }
 
@@ -72,20 +79,24 @@ export async function applyAgentEvents(trx: Transaction<Database>, events: reado
   const verdicts = new Map<string, Verdict>()
   if (events.length === 0) return verdicts
   const byAgent = groupByAgent(events)
-  const { states, owner, choosePool } = await loadBatchState(trx, byAgent)
+  const { states, owner, choosePool, parkedBodies } = await loadBatchState(trx, byAgent)
 
-  const out = new Writes()
+  const out = new Writes(parkedBodies)
   for (const before of states) {
     let state = before
-    for (const e of byAgent.get(state.agentId) ?? []) {
+    const step = (e: AgentInput): Verdict => {
       const env = ruleEnv(opts, choosePool)
       const named = replicaIdOf(e)
       const outcome = named !== null && owner.has(named) && owner.get(named) !== state.agentId
         ? rejection(e, `replica ${named} belongs to another agent`, env)
         : decide(e, state, env)
-      verdicts.set(e.eventId, outcome)
+      if (isParked(outcome)) out.park(e)
       state = applyOutcome(state, e, outcome)
+      // A registration releases the agent's parked inputs: applied right after it, in the same transaction.
+      const released = out.release(releasedBy(outcome)).map((p) => ({ event: p, verdict: step(p) }))
+      return { ...outcome, held: isParked(outcome), released }
     }
+    for (const e of byAgent.get(state.agentId) ?? []) verdicts.set(e.eventId, step(e))
     out.changed(before, state)
   }
   await out.flush(trx)
@@ -99,36 +110,94 @@ function groupByAgent(events: readonly AgentInput[]): Map<string, AgentInput[]> 
 }
 
 /**
- * Creates and locks the agents' rows. Also run (as the handler's lock hook)
- * before the inputs are appended to event_log: the log order of an agent's
- * inputs must be the order in which transactions held its lock, or a replay
- * would fold two concurrent transactions' inputs in the wrong order.
+ * Agent locks held per transaction, with the rows read when they were taken.
+ * The lock hook runs before the inputs are appended to event_log (the log
+ * order of an agent's inputs must be the order in which transactions held
+ * its lock, or a replay would fold two concurrent transactions' inputs in the
+ * wrong order); decide then uses what the hook read instead of locking again.
+ * A read is used once: a second decide in the same transaction reads the rows
+ * the first one wrote.
  */
-async function lockBatchAgents(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
-  const agentIds = [...byAgent.keys()]
-  // Rows are created and locked in id order, so two transactions never wait on each other in a cycle.
-  await ensureAgents(trx, [...agentIds].sort().map((id) => ({ id, clientId: byAgent.get(id)![0]!.clientId })))
-  return lockAgents(trx, agentIds)
+const held = new WeakMap<Transaction<Database>, { locked: Set<string>, fresh: Map<string, AgentRow | null> }>()
+
+async function lockBatchAgents(trx: Transaction<Database>, agentIds: readonly string[]): Promise<void> {
+  const h = held.get(trx) ?? { locked: new Set<string>(), fresh: new Map<string, AgentRow | null>() }
+  held.set(trx, h)
+  const missing = agentIds.filter((id) => !h.locked.has(id))
+  if (missing.length === 0) return
+  const rows = await lockAgents(trx, missing)
+  for (const id of missing) {
+    h.locked.add(id)
+    h.fresh.set(id, rows.find((r) => r.id === id) ?? null)
+  }
 }
 
-/** Locks the batch's agents (again: a no-op when the lock hook ran) and loads what the rules read: one statement per table. */
+/** The agents' rows under their locks: the lock hook's read if unused, else locked (or, when held, read) now. */
+async function agentRows(trx: Transaction<Database>, agentIds: readonly string[]): Promise<Map<string, AgentRow | null>> {
+  const h = held.get(trx)
+  const out = new Map<string, AgentRow | null>()
+  const unread: string[] = []
+  for (const id of agentIds) {
+    if (h?.fresh.has(id)) {
+      out.set(id, h.fresh.get(id)!)
+      h.fresh.delete(id)
+    } else if (h?.locked.has(id)) {
+      unread.push(id)
+    }
+  }
+  if (unread.length > 0) {
+    const rows = await trx.selectFrom('agents').selectAll().where('id', 'in', unread).execute()
+    for (const id of unread) out.set(id, rows.find((r) => r.id === id) ?? null)
+  }
+  const unlocked = agentIds.filter((id) => !out.has(id))
+  if (unlocked.length > 0) {
+    await lockBatchAgents(trx, unlocked)
+    return new Map([...out, ...await agentRows(trx, unlocked)])
+  }
+  return out
+}
+
+/** Loads what the rules read, one statement per table: agents (locked once per transaction), replicas, recent signals, parked inputs, pools. */
 async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
   const agentIds = [...byAgent.keys()]
   const events = [...byAgent.values()].flat()
-  const rows = await lockBatchAgents(trx, byAgent)
+  const rows = await agentRows(trx, agentIds)
+  const registered = agentIds.filter((id) => rows.get(id))
+  // Parked inputs matter only where a registration arrives.
+  const registering = agentIds.filter((id) => !rows.get(id) && byAgent.get(id)!.some((e) => e.type === 'agent.registered'))
   const named = [...new Set(events.map(replicaIdOf).filter((x): x is string => x !== null))]
-  const replicaRows = await loadReplicas(trx, agentIds, named)
-  const signals = await loadRecentSignals(trx, agentIds)
+  const replicaRows = await loadReplicas(trx, registered, named)
+  const signals = await loadRecentSignals(trx, registered)
+  const parkedRows = await loadParked(trx, registering)
   const replicasOf = new Map<string, ReplicaState[]>()
   for (const r of replicaRows) replicasOf.set(r.agent_id, [...replicasOf.get(r.agent_id) ?? [], replicaFromRow(r)])
-  const loaded = new Map(rows.map((a) => [a.id, agentFromRow(a, replicasOf.get(a.id) ?? [], signals.get(a.id) ?? [])]))
+  const parkedBodies = new Map<string, AgentInput>()
+  for (const p of parkedRows) parkedBodies.set(p.event_id, parkedInput(p))
   // Folded in order of appearance, so the log reads like the batch.
-  const states = agentIds.map((id) => loaded.get(id)!)
+  const states = agentIds.map((id) => {
+    const row = rows.get(id)
+    if (row) return agentFromRow(row, replicasOf.get(id) ?? [], signals.get(id) ?? [])
+    const parked = parkedRows.filter((p) => p.agent_id === id).map((p) => ({ eventId: p.event_id, occurredAt: isoFromDb(p.occurred_at)! }))
+    return { ...initialAgentState(id, byAgent.get(id)![0]!.clientId), parked }
+  })
   return {
     states,
+    parkedBodies,
     owner: new Map(replicaRows.map((r) => [r.id, r.agent_id])),
     choosePool: poolChooser(await loadPoolCandidates(trx, instanceTypes(states, events))),
   }
+}
+
+const isAgentWireEvent = (e: SpotEvent): e is AgentWireEvent => (AGENT_WIRE_TYPES as readonly string[]).includes(e.type)
+
+/** A parked row back to the input it was: it passed the wire schema (or the user-request schema) when it arrived. */
+function parkedInput(p: AgentParkedEventRow): AgentInput {
+  const json: unknown = JSON.parse(p.payload)
+  const user = UserRequestSchema.safeParse(json)
+  if (user.success) return user.data
+  const r = parseEventObject(json)
+  if (!r.ok || !isAgentWireEvent(r.event)) throw new Error(`parked event ${p.event_id} is no longer an agent input: ${r.ok ? r.event.type : r.reason}`)
+  return r.event
 }
 
 function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): RuleEnv {
@@ -142,9 +211,28 @@ function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): 
 class Writes {
   private readonly agents: AgentState[] = []
   private readonly replicas: ReplicaWrite[] = []
+  /** Parked in this batch and not released in it: rows to insert. */
+  private readonly parked = new Map<string, AgentInput>()
+  /** Parked rows of earlier batches that a registration released. */
+  private readonly unparked: string[] = []
 
-  /** Queues the agent row and the replicas that differ from what was loaded. */
+  constructor(private readonly parkedBefore: ReadonlyMap<string, AgentInput>) {}
+
+  park(e: AgentInput): void { this.parked.set(e.eventId, e) }
+
+  /** The inputs a registration released, in its order; they leave the parking table. */
+  release(ids: readonly string[]): AgentInput[] {
+    return ids.map((id) => {
+      const e = this.parked.get(id) ?? this.parkedBefore.get(id)
+      if (!e) throw new Error(`released input ${id} is not parked`)
+      if (!this.parked.delete(id)) this.unparked.push(id)
+      return e
+    })
+  }
+
+  /** Queues the agent row (registered agents only) and the replicas that differ from what was loaded. */
   changed(before: AgentState, after: AgentState): void {
+    if (!after.registered) return
     const { replicas: rb, ...ab } = before
     const { replicas: ra, ...aa } = after
     if (JSON.stringify(ab) !== JSON.stringify(aa)) this.agents.push(after)
@@ -156,5 +244,10 @@ class Writes {
   async flush(trx: Transaction<Database>): Promise<void> {
     await saveAgents(trx, this.agents)
     await saveReplicas(trx, this.replicas)
+    await insertParked(trx, [...this.parked.values()].map((e) => ({
+      event_id: e.eventId, agent_id: e.agentId, client_id: e.clientId, type: e.type,
+      occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e),
+    })))
+    await deleteParked(trx, this.unparked)
   }
 }

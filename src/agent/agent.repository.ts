@@ -4,12 +4,13 @@
  * state of agent.state.ts. Decimals are normalised on the way in, so a price
  * read back from DECIMAL(12,6) equals the one the event carried.
  */
-import { sql, type Transaction } from 'kysely'
-import type { AgentRow, Database, NewReplicaInstance, ReplicaInstanceRow } from '../db/database.js'
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { AgentParkedEventRow, AgentRow, Database, NewAgentParkedEvent, NewReplicaInstance, ReplicaInstanceRow } from '../db/database.js'
 import { fromDbTime, isoFromDb, toDbTime } from '../db/time.js'
 import { normaliseMoney, parsePoolId } from '../events/schemas.js'
 import {
-  type AgentState, type RecentSignal, type ReplicaState, type SignalType, RECENT_SIGNALS_KEPT, initialAgentState, isLive,
+  type AgentState, type RecentSignal, type ReplicaState, type SignalType, FORMER_INSTANCES_KEPT, RECENT_SIGNALS_KEPT,
+  initialAgentState, isLive,
 } from './agent.state.js'
 
 type Trx = Transaction<Database>
@@ -21,38 +22,69 @@ const money = (v: string | null): string | null => {
 }
 const dbTime = (v: string | null): string | null => (v === null ? null : toDbTime(v))
 
-/** Events may arrive before agent.registered: the row is created with the event's client. */
-export async function ensureAgents(trx: Trx, agents: readonly { id: string, clientId: string }[]): Promise<void> {
-  await trx.insertInto('agents').values(agents.map((a) => ({ id: a.id, client_id: a.clientId })))
-    .onDuplicateKeyUpdate({ id: sql`id` }).execute()
+/**
+ * Locks the agents, registered or not, and reads the rows of those that are:
+ * one upsert of their agent_locks rows (ON DUPLICATE KEY UPDATE takes the
+ * exclusive lock at once; INSERT IGNORE would take a shared one and deadlock
+ * on the upgrade), in id order so two transactions never wait in a cycle,
+ * then one read. Only agent.registered creates an agents row.
+ */
+export async function lockAgents(trx: Trx, ids: readonly string[]): Promise<AgentRow[]> {
+  const sorted = [...new Set(ids)].sort()
+  await trx.insertInto('agent_locks').values(sorted.map((agent_id) => ({ agent_id })))
+    .onDuplicateKeyUpdate({ agent_id: sql`agent_id` }).execute()
+  return trx.selectFrom('agents').selectAll().where('id', 'in', sorted).orderBy('id').forUpdate().execute()
 }
 
-export async function lockAgents(trx: Trx, ids: readonly string[]): Promise<AgentRow[]> {
-  return trx.selectFrom('agents').selectAll().where('id', 'in', [...ids]).orderBy('id').forUpdate().execute()
+/** The parked inputs of these agents, in the order a registration applies them. */
+export async function loadParked(trx: Trx, agentIds: readonly string[]): Promise<AgentParkedEventRow[]> {
+  if (agentIds.length === 0) return []
+  return trx.selectFrom('agent_parked_events').selectAll().where('agent_id', 'in', [...agentIds])
+    .orderBy('agent_id').orderBy('occurred_at').orderBy('event_id').execute()
+}
+
+export async function insertParked(trx: Trx, rows: readonly NewAgentParkedEvent[]): Promise<void> {
+  if (rows.length === 0) return
+  await trx.insertInto('agent_parked_events').values([...rows]).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+}
+
+export async function deleteParked(trx: Trx, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return
+  await trx.deleteFrom('agent_parked_events').where('event_id', 'in', [...eventIds]).execute()
 }
 
 /** The agents' live replicas and the replicas the batch names, whoever owns them. */
 export async function loadReplicas(trx: Trx, agentIds: readonly string[], replicaIds: readonly string[]): Promise<ReplicaInstanceRow[]> {
+  if (agentIds.length === 0 && replicaIds.length === 0) return []
   return trx.selectFrom('replica_instances').selectAll()
     .where((eb) => eb.or([
-      eb.and([eb('agent_id', 'in', [...agentIds]), eb('status', 'in', ['launching', 'syncing', 'ready'])]),
+      ...(agentIds.length > 0 ? [eb.and([eb('agent_id', 'in', [...agentIds]), eb('status', 'in', ['launching', 'syncing', 'ready'])])] : []),
       ...(replicaIds.length > 0 ? [eb('id', 'in', [...replicaIds])] : []),
     ])).execute()
 }
 
-/** The last RECENT_SIGNALS_KEPT accepted signals per agent, oldest first, as evolve keeps them. */
-export async function loadRecentSignals(trx: Trx, agentIds: readonly string[]): Promise<Map<string, RecentSignal[]>> {
-  const r = await sql<{ agent_id: string, signal_type: SignalType, instance_id: string, pool_id: string, detected_at: string }>`
-    SELECT agent_id, signal_type, instance_id, pool_id, detected_at FROM (
-      SELECT id, agent_id, signal_type, instance_id, pool_id, detected_at,
-             ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY id DESC) AS rn
-        FROM spot_interruption_events
-       WHERE agent_id IN (${sql.join([...agentIds])}) AND instance_id IS NOT NULL AND pool_id IS NOT NULL
-    ) AS recent WHERE rn <= ${RECENT_SIGNALS_KEPT} ORDER BY agent_id, id`.execute(trx)
+/**
+ * The newest RECENT_SIGNALS_KEPT recorded signals per agent, in the order
+ * evolve keeps them (detected_at, then arrival). One statement, a bounded
+ * backward walk of idx_interruption_agent_time per agent: never an agent's
+ * whole history.
+ */
+export async function loadRecentSignals(db: Kysely<Database>, agentIds: readonly string[]): Promise<Map<string, RecentSignal[]>> {
   const out = new Map<string, RecentSignal[]>()
+  if (agentIds.length === 0) return out
+  const perAgent = [...agentIds].map((id) => sql`(
+    SELECT id, agent_id, signal_type, instance_id, pool_id, detected_at, termination_time FROM spot_interruption_events
+     WHERE agent_id = ${id} AND instance_id IS NOT NULL AND pool_id IS NOT NULL
+     ORDER BY detected_at DESC, id DESC LIMIT ${RECENT_SIGNALS_KEPT})`)
+  const r = await sql<{ agent_id: string, signal_type: SignalType, instance_id: string, pool_id: string, detected_at: string, termination_time: string | null }>`
+    SELECT agent_id, signal_type, instance_id, pool_id, detected_at, termination_time
+      FROM (${sql.join(perAgent, sql` UNION ALL `)}) AS recent ORDER BY agent_id, detected_at, id`.execute(db)
   for (const x of r.rows) {
     const list = out.get(x.agent_id) ?? []
-    list.push({ signalType: x.signal_type, instanceId: x.instance_id, poolId: x.pool_id, at: fromDbTime(x.detected_at).toISOString() })
+    list.push({
+      signalType: x.signal_type, instanceId: x.instance_id, poolId: x.pool_id, at: fromDbTime(x.detected_at).toISOString(),
+      terminationTime: isoFromDb(x.termination_time),
+    })
     out.set(x.agent_id, list)
   }
   return out
@@ -92,13 +124,25 @@ export function replicaFromRow(r: ReplicaInstanceRow): ReplicaState {
   }
 }
 
+/** agents.former_instance_ids: a JSON array of ids; anything else reads as none. */
+function formerInstances(text: string | null): string[] {
+  if (text === null) return []
+  try {
+    const v: unknown = JSON.parse(text)
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(-FORMER_INSTANCES_KEPT) : []
+  } catch {
+    return []
+  }
+}
+
 export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], recentSignals: readonly RecentSignal[]): AgentState {
   const live = replicas.find((r) => isLive(r))
   return {
     ...initialAgentState(a.id, a.client_id),
-    // Only registration sets logical_agent_id; a row made for an early event has none.
-    registered: a.logical_agent_id !== null, logicalAgentId: a.logical_agent_id, hostname: a.hostname,
-    instanceId: a.instance_id, instanceType: a.instance_type, region: a.region, az: a.az, poolId: a.current_pool_id,
+    // Only agent.registered creates a row.
+    registered: true, logicalAgentId: a.logical_agent_id, hostname: a.hostname,
+    instanceId: a.instance_id, instanceAt: isoFromDb(a.instance_at), formerInstances: formerInstances(a.former_instance_ids),
+    instanceType: a.instance_type, region: a.region, az: a.az, poolId: a.current_pool_id,
     mode: a.current_mode, status: a.status, lastHeartbeatAt: isoFromDb(a.last_heartbeat_at),
     spotPrice: money(a.spot_price), onDemandPrice: money(a.ondemand_price),
     autoSwitchEnabled: a.auto_switch_enabled === 1, manualReplicaEnabled: a.manual_replica_enabled === 1,
@@ -112,10 +156,11 @@ export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], rec
 }
 
 const AGENT_COLUMNS = [
-  'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id', 'current_mode', 'hostname',
+  // client_id too: a row the old code created for an early event carries that event's client until the registration.
+  'client_id', 'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id', 'current_mode', 'hostname',
   'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled', 'terminate_wait_minutes',
   'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal', 'last_failover_at',
-  'interruption_handled_count', 'last_heartbeat_at',
+  'interruption_handled_count', 'last_heartbeat_at', 'instance_at', 'former_instance_ids',
 ] as const
 
 /** `col = VALUES(col)` for each column: the upsert takes the new row's values. */
@@ -132,7 +177,8 @@ export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promi
     terminate_wait_minutes: s.terminateWaitMinutes, manual_replica_enabled: s.manualReplicaEnabled ? 1 : 0,
     current_replica_id: s.currentReplicaId, last_interruption_signal: dbTime(s.lastInterruptionSignal),
     last_failover_at: dbTime(s.lastFailoverAt), interruption_handled_count: s.interruptionHandledCount,
-    last_heartbeat_at: dbTime(s.lastHeartbeatAt),
+    last_heartbeat_at: dbTime(s.lastHeartbeatAt), instance_at: dbTime(s.instanceAt),
+    former_instance_ids: s.formerInstances.length === 0 ? null : JSON.stringify(s.formerInstances),
   }))).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()
 }
 

@@ -5,17 +5,22 @@
  * No I/O: the clock, ids, the rebalance policy and the pool ranking come in
  * through `env`. The consumer and the HTTP commands both run this code.
  *
- * Applying an input = evolve over the input unless it was rejected, then over
- * each decision (applyOutcome). A rejection changes nothing and is recorded as
- * `decision.rejected`; late, duplicate and out-of-order events are rejected,
- * never thrown.
+ * Applying an input = evolve over the input unless it was rejected or
+ * parked, then over each decision (applyOutcome). A rejection changes nothing
+ * and is recorded as `decision.rejected`; late, duplicate and out-of-order
+ * replica reports are rejected, never thrown. Interruption signals are never
+ * rejected (DESIGN §1): whatever arrived before them, they are recorded and a
+ * termination notice is answered; only a true duplicate is answered once.
+ * Inputs of an agent that has not registered are parked
+ * (`decision.input_parked`) and released by its registration.
  */
 import type { CommandEvent, CommandType } from '../log/decider.js'
 import type { EventOf } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'
+import { DURATION_MS_MAX } from './agent.events.js'
 import {
-  type AgentState, type ReplicaState, type ReplicaType, assertNever, currentReplica, evolve, iso, isLive,
+  type AgentState, type ReplicaState, type ReplicaType, assertNever, currentReplica, evolve, inputApplies, iso, isLive, placeOf,
 } from './agent.state.js'
 
 export { evolve, initialAgentState, currentReplica, isLive, replay } from './agent.state.js'
@@ -70,11 +75,36 @@ type Rule<T extends AgentInput['type']> = (e: InputOf<T>, s: AgentState, env: Ru
 
 export function decide(input: AgentInput, state: AgentState, env: RuleEnv): Outcome {
   const fx = new Effects(input, env)
+  if (!state.registered) return unregistered(input, state, fx)
   const reason = input.clientId !== state.clientId
     ? `agent ${state.agentId} belongs to another client`
     : route(input, state, env, fx)
   return reason === undefined ? { decisions: fx.decisions, commands: fx.commands } : rejection(input, reason, env)
 }
+
+/**
+ * Only agent.registered creates an agent and binds it to its client; what
+ * arrives before it is parked, and the registration releases it in
+ * (occurredAt, event id) order, to be applied right after it.
+ */
+function unregistered(input: AgentInput, s: AgentState, fx: Effects): Outcome {
+  if (input.type === 'agent.registered') {
+    const order = [...s.parked].sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.eventId.localeCompare(b.eventId))
+    if (order.length > 0) fx.decision('decision.parked_released', { eventIds: order.map((p) => p.eventId) })
+  } else {
+    fx.decision('decision.input_parked', {
+      inputType: input.type, inputOccurredAt: iso(input.occurredAt), reason: `agent ${s.agentId} has not registered yet`,
+    })
+  }
+  return { decisions: fx.decisions, commands: fx.commands }
+}
+
+/** The ids a registration's outcome releases, in the order they are to be applied. */
+export function releasedBy(outcome: Outcome): readonly string[] {
+  return outcome.decisions.flatMap((d) => d.type === 'decision.parked_released' ? d.data.eventIds : [])
+}
+
+export const isParked = (outcome: Outcome): boolean => outcome.decisions.some((d) => d.type === 'decision.input_parked')
 
 /** The outcome of refusing `input`: only a `decision.rejected` naming it; state stays as it was. */
 export function rejection(input: AgentInput, reason: string, env: RuleEnv): Outcome {
@@ -83,9 +113,9 @@ export function rejection(input: AgentInput, reason: string, env: RuleEnv): Outc
   return { decisions: fx.decisions, commands: [], rejection: reason }
 }
 
-/** evolve over the input (unless rejected), then over each decision. */
+/** evolve over the input (unless rejected or parked), then over each decision. */
 export function applyOutcome(state: AgentState, input: AgentInput, outcome: Outcome): AgentState {
-  const s = outcome.rejection === undefined ? evolve(state, input) : state
+  const s = inputApplies(outcome.decisions) ? evolve(state, input) : state
   return outcome.decisions.reduce(evolve, s)
 }
 
@@ -144,15 +174,19 @@ const isAutomatic = (s: AgentState) => s.autoSwitchEnabled && !s.manualReplicaEn
 /** Ready, else syncing: one live replica at most, so its status decides. */
 const canTakeOver = (r: ReplicaState): boolean => (r.status === 'ready' || r.status === 'syncing') && r.instanceId !== null
 
-/** A signal about an instance the agent has already left is late. */
-function signalForOldInstance(e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, s: AgentState): string | undefined {
-  if (s.instanceId === null || e.data.instanceId === s.instanceId) return undefined
-  return `${e.type} for instance ${e.data.instanceId}, but the agent now runs ${s.instanceId}`
+type SignalInput = InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>
+
+/** Why a signal is about an instance the agent has left, or null when it names the agent's instance (current, or newer than its facts). */
+function leftInstance(e: SignalInput, s: AgentState): string | null {
+  return placeOf(s, e.data.instanceId, e.occurredAt) === 'former'
+    ? `instance ${e.data.instanceId} is not the agent's current instance (${s.instanceId ?? 'none'})` : null
 }
 
-const onRebalance: Rule<'spot.rebalance_recommendation'> = (e, s, env, fx) => {
-  const late = signalForOldInstance(e, s)
-  if (late) return late
+const onRebalance: Rule<'spot.rebalance_recommendation'> = (e, before, env, fx) => {
+  // Recorded either way; only a signal for the agent's own instance may act.
+  const left = leftInstance(e, before)
+  if (left) return record(fx, e, env, { responseAction: 'no-action', error: left })
+  const s = evolve(before, e)
   const live = currentReplica(s)
   if (!isAutomatic(s)) return record(fx, e, env, { responseAction: 'no-action', replicaId: live?.id ?? null })
   if (env.rebalancePolicy === 'ignore') return record(fx, e, env, { responseAction: 'ignored', replicaId: live?.id ?? null })
@@ -166,41 +200,57 @@ const onRebalance: Rule<'spot.rebalance_recommendation'> = (e, s, env, fx) => {
     : record(fx, e, env, { responseAction: 'replica-created', replicaId: r.replicaId })
 }
 
-const onTermination: Rule<'spot.termination_notice'> = (e, s, env, fx) => {
-  const late = signalForOldInstance(e, s)
-  if (late) return late
-  if (s.recentSignals.some((x) => x.signalType === 'termination-notice' && x.instanceId === e.data.instanceId)) {
-    return `termination notice for instance ${e.data.instanceId} was already handled`
-  }
-  // Never ignored, whatever the mode: fail over if anything can take over, else save what we can.
-  const live = currentReplica(s)
+/** Same instance, same termination time: the agent sent the notice again; it was answered. */
+const isDuplicateNotice = (e: InputOf<'spot.termination_notice'>, s: AgentState): boolean =>
+  s.recentSignals.some((x) => x.signalType === 'termination-notice' && x.instanceId === e.data.instanceId
+    && x.terminationTime === iso(e.data.terminationTime))
+
+/**
+ * Never dropped, whatever the mode or what arrived before it. For the
+ * agent's instance (current, or newer than its facts: a switch not seen yet):
+ * fail over if a replica can take over, else an emergency snapshot. For an
+ * instance the agent has left (after a failover, say): an emergency snapshot
+ * of that instance, whatever is left on it; never a failover, which would
+ * move the agent off the healthy instance it runs now.
+ */
+const onTermination: Rule<'spot.termination_notice'> = (e, before, env, fx) => {
+  if (isDuplicateNotice(e, before)) return undefined
+  const left = leftInstance(e, before)
+  const s = evolve(before, e)
+  const live = left ? null : currentReplica(s)
   if (live && canTakeOver(live)) return failover(e, s, env, fx, live)
   fx.decision('decision.emergency_snapshot_requested', { instanceId: e.data.instanceId, signalEventId: e.eventId })
   fx.command('command.emergency_snapshot', { instanceId: e.data.instanceId })
   return record(fx, e, env, {
     responseAction: 'emergency-snapshot', replicaId: live?.id ?? null, success: false,
-    error: live ? `replica ${live.id} is still ${live.status}` : 'no replica to fail over to',
+    error: left ?? (live ? `replica ${live.id} is still ${live.status}` : 'no replica to fail over to'),
   })
 }
 
-function failover(e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, s: AgentState, env: RuleEnv, fx: Effects, r: ReplicaState): undefined {
+/** A duration the service derives, saturated to its INT column: never a reason to refuse the event. */
+const durationMs = (ms: number): number => Math.min(DURATION_MS_MAX, Math.max(0, Math.round(ms)))
+const sinceSignal = (e: SignalInput, env: RuleEnv): number => durationMs(env.now.getTime() - Date.parse(e.occurredAt))
+
+/** `s` is the state with the signal's facts applied: its instance is the one being left. */
+function failover(e: SignalInput, s: AgentState, env: RuleEnv, fx: Effects, r: ReplicaState): undefined {
   // Measured by the service from the agent's detection to this decision. The
   // agent's promotion report would give an end-to-end time, but it arrives in
   // a later batch and the row is written now.
-  const elapsed = Math.max(0, env.now.getTime() - Date.parse(e.occurredAt))
+  const elapsed = sinceSignal(e, env)
   fx.decision('decision.failover_executed', {
-    ...promotion(s, r, e.data.instanceId, e.data.poolId), signalEventId: e.eventId,
+    ...promotion(s, r, e.occurredAt), signalEventId: e.eventId,
     signalType: signalTypeOf(e), responseTimeMs: elapsed, failoverTimeMs: elapsed,
   })
   fx.command('command.promote_replica', { replicaId: r.id })
   return record(fx, e, env, { responseAction: 'failover', replicaId: r.id, failoverTimeMs: elapsed })
 }
 
-function promotion(s: AgentState, r: ReplicaState, oldInstance: string | null, oldPool: string | null) {
+function promotion(s: AgentState, r: ReplicaState, effectiveAt: string) {
   return {
-    replicaId: r.id, oldInstanceId: s.instanceId ?? oldInstance, newInstanceId: r.instanceId!,
-    oldPoolId: s.poolId ?? oldPool, newPoolId: r.poolId,
+    replicaId: r.id, oldInstanceId: s.instanceId, newInstanceId: r.instanceId!,
+    oldPoolId: s.poolId, newPoolId: r.poolId,
     onDemandPrice: s.onDemandPrice, oldSpotPrice: s.spotPrice, newSpotPrice: r.hourlyCost,
+    effectiveAt: iso(effectiveAt),
   }
 }
 
@@ -210,11 +260,11 @@ type Response = Pick<DecisionOf<'decision.signal_recorded'>['data'], 'responseAc
   & Partial<Pick<DecisionOf<'decision.signal_recorded'>['data'], 'replicaId' | 'success' | 'error' | 'failoverTimeMs'>>
 
 /** The spot_interruption_events row for a signal, with the response taken. */
-function record(fx: Effects, e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>, env: RuleEnv, r: Response): undefined {
+function record(fx: Effects, e: SignalInput, env: RuleEnv, r: Response): undefined {
   fx.decision('decision.signal_recorded', {
     signalType: signalTypeOf(e), instanceId: e.data.instanceId, poolId: e.data.poolId, detectedAt: iso(e.occurredAt),
     terminationTime: e.type === 'spot.termination_notice' ? iso(e.data.terminationTime) : null,
-    responseTimeMs: Math.max(0, env.now.getTime() - Date.parse(e.occurredAt)),
+    responseTimeMs: sinceSignal(e, env), clockSkewMs: Date.parse(e.occurredAt) - env.now.getTime(),
     replicaId: null, success: true, error: null, failoverTimeMs: null, ...r,
   })
   return undefined
@@ -254,6 +304,9 @@ function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequ
     poolId = chosen
   } else if (poolId === current) {
     return { error: `pool ${poolId} is the agent's current pool` }
+  } else {
+    const mismatch = poolMismatch(poolId, current)
+    if (mismatch) return { error: mismatch }
   }
   const replicaId = q.replicaId ?? env.newId()
   fx.decision('decision.replica_requested', {
@@ -261,6 +314,16 @@ function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequ
   })
   fx.command('command.launch_replica', { replicaId, poolId, reason: q.reason })
   return { replicaId }
+}
+
+/** A replica must be able to take over: same instance type, same region as the agent's pool. */
+function poolMismatch(poolId: string, current: string): string | null {
+  const want = parsePoolId(poolId)
+  const have = parsePoolId(current)
+  if (want === null || have === null) return null
+  if (want.instanceType !== have.instanceType) return `pool ${poolId} is of instance type ${want.instanceType}, the agent runs ${have.instanceType}`
+  if (want.region !== have.region) return `pool ${poolId} is in region ${want.region}, the agent runs in ${have.region}`
+  return null
 }
 
 function terminate(fx: Effects, r: ReplicaState, reason: string): void {
@@ -320,7 +383,7 @@ const onCreateRequested: Rule<'user.replica_create_requested'> = (e, s, env, fx)
 const onPromoteRequested: Rule<'user.replica_promote_requested'> = (e, s, _env, fx) => known(s, e.data.replicaId, (r) => {
   if (!isLive(r)) return `replica ${r.id} is ${r.status}, not live`
   if (!canTakeOver(r)) return `replica ${r.id} is still launching`
-  fx.decision('decision.replica_promoted', promotion(s, r, null, null))
+  fx.decision('decision.replica_promoted', promotion(s, r, e.occurredAt))
   fx.command('command.promote_replica', { replicaId: r.id })
   return undefined
 })

@@ -7,6 +7,12 @@
  * decisions carry what the rules concluded (replica requested in pool X,
  * failover executed). evolve() never decides: it trusts decide() to have
  * rejected what must not apply, and stays total for anything else.
+ *
+ * Kafka orders an agent's events within one topic only (DESIGN §1), so the
+ * instance facts carry the occurredAt of the event that set them
+ * (`instanceAt`) and an older event never overwrites them; and an instance
+ * the agent has left (`formerInstances`) never becomes its instance again:
+ * AWS never reuses an instance id, so a report naming it is older news.
  */
 import { parsePoolId } from '../events/schemas.js'
 import { type AgentEvent, type DecisionEvent, type DecisionOf, type InputOf, isDecision } from './agent.events.js'
@@ -36,12 +42,19 @@ export interface ReplicaState {
   terminatedAt: string | null
 }
 
-/** An interruption signal this agent accepted: its pool is avoided for a while, its instance remembered. */
+/** An interruption signal this agent recorded: its pool is avoided for a while, a duplicate notice is recognised. */
 export interface RecentSignal {
   signalType: SignalType
   instanceId: string
   poolId: string
   at: string
+  terminationTime: string | null
+}
+
+/** An input kept until the agent registers. */
+export interface ParkedRef {
+  eventId: string
+  occurredAt: string
 }
 
 export interface AgentState {
@@ -51,6 +64,10 @@ export interface AgentState {
   logicalAgentId: string | null
   hostname: string | null
   instanceId: string | null
+  /** occurredAt of the event that set instanceId, the pool, mode and prices. */
+  instanceAt: string | null
+  /** Instances the agent has left, newest last, at most FORMER_INSTANCES_KEPT. */
+  formerInstances: readonly string[]
   instanceType: string | null
   region: string | null
   az: string | null
@@ -71,25 +88,28 @@ export interface AgentState {
   lastInterruptionSignal: string | null
   lastFailoverAt: string | null
   interruptionHandledCount: number
-  /** Newest last, at most RECENT_SIGNALS_KEPT. */
+  /** Ordered by `at` (ties in arrival order), the newest RECENT_SIGNALS_KEPT. */
   recentSignals: readonly RecentSignal[]
+  /** Inputs waiting for agent.registered (only while `registered` is false). */
+  parked: readonly ParkedRef[]
 }
 
 /** Bounded by count, not time, so evolve needs no clock; the shell loads the same number. */
 export const RECENT_SIGNALS_KEPT = 20
+export const FORMER_INSTANCES_KEPT = 20
 
 export const LIVE_STATUSES: readonly ReplicaStatus[] = ['launching', 'syncing', 'ready']
 export const isLive = (r: ReplicaState | undefined): boolean => r !== undefined && LIVE_STATUSES.includes(r.status)
 
-/** Defaults of a fresh agents row (events may arrive before agent.registered). */
+/** An agent nothing is known of yet: its inputs are parked until agent.registered binds it to a client. */
 export function initialAgentState(agentId: string, clientId: string): AgentState {
   return {
     agentId, clientId, registered: false, logicalAgentId: null, hostname: null,
-    instanceId: null, instanceType: null, region: null, az: null, poolId: null, mode: 'spot',
+    instanceId: null, instanceAt: null, formerInstances: [], instanceType: null, region: null, az: null, poolId: null, mode: 'spot',
     status: 'offline', lastHeartbeatAt: null, spotPrice: null, onDemandPrice: null,
     autoSwitchEnabled: true, manualReplicaEnabled: false, autoTerminateEnabled: true, terminateWaitMinutes: 0,
     currentReplicaId: null, replicas: {}, lastInterruptionSignal: null, lastFailoverAt: null,
-    interruptionHandledCount: 0, recentSignals: [],
+    interruptionHandledCount: 0, recentSignals: [], parked: [],
   }
 }
 
@@ -98,17 +118,50 @@ export function currentReplica(s: AgentState): ReplicaState | null {
   return r && isLive(r) ? r : null
 }
 
-/** Canonical ISO text, so times from events and from DATETIME columns compare equal. */
+/** Canonical ISO text, so times from events and from DATETIME columns compare equal (and in order, as text). */
 export const iso = (t: string | Date): string => new Date(t).toISOString()
+const later = (a: string | null, b: string): string => (a !== null && a > b ? a : b)
+
+/**
+ * Where an instance named by an event at `at` stands: the agent's current
+ * one; a newer one (the agent moved there, its report of the move may come
+ * later on another topic); or one it has left (named before, or by an event
+ * older than the current facts, which say it runs something else since).
+ */
+export type InstancePlace = 'current' | 'newer' | 'former'
+export function placeOf(s: AgentState, instanceId: string, at: string): InstancePlace {
+  if (instanceId === s.instanceId) return 'current'
+  if (s.formerInstances.includes(instanceId)) return 'former'
+  return s.instanceAt === null || iso(at) >= s.instanceAt ? 'newer' : 'former'
+}
+
+type InstanceFacts = Partial<Pick<AgentState, 'poolId' | 'instanceType' | 'az' | 'region' | 'mode' | 'spotPrice' | 'onDemandPrice'>>
+
+/** The facts an event at `at` reports about `instanceId`, applied only where they are the newest. */
+function observe(s: AgentState, instanceId: string, at: string, facts: InstanceFacts): AgentState {
+  const t = iso(at)
+  const place = placeOf(s, instanceId, t)
+  switch (place) {
+    case 'current': return s.instanceAt !== null && t < s.instanceAt ? s : { ...s, ...facts, instanceAt: t }
+    case 'newer': return leave({ ...s, ...facts, instanceId, instanceAt: t }, s.instanceId)
+    case 'former': return leave(s, instanceId)
+    default: return assertNever(place)
+  }
+}
+
+/** Remembers that the agent left `id` (never its current instance). */
+function leave(s: AgentState, id: string | null): AgentState {
+  if (id === null || id === s.instanceId || s.formerInstances.includes(id)) return s
+  return { ...s, formerInstances: [...s.formerInstances, id].slice(-FORMER_INSTANCES_KEPT) }
+}
 
 export function evolve(s: AgentState, e: AgentEvent): AgentState {
   switch (e.type) {
     case 'agent.registered': return registered(s, e)
     case 'agent.heartbeat': return heartbeat(s, e)
-    case 'agent.instance_switched': return {
-      ...s, ...onPool(e.data.newPoolId), instanceId: e.data.newInstanceId,
-      spotPrice: e.data.newSpotPrice, onDemandPrice: e.data.onDemandPrice,
-    }
+    case 'agent.instance_switched': return leave(observe(s, e.data.newInstanceId, e.occurredAt, {
+      ...onPool(e.data.newPoolId), spotPrice: e.data.newSpotPrice, onDemandPrice: e.data.onDemandPrice,
+    }), e.data.oldInstanceId)
     case 'spot.rebalance_recommendation':
     case 'spot.termination_notice': return signal(s, e)
     case 'replica.launched': return launched(s, e)
@@ -126,6 +179,9 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
       ...r, status: 'failed', errorMessage: e.data.error, terminatedAt: iso(e.occurredAt),
     }))
     case 'decision.config_applied': return { ...s, ...e.data }
+    case 'decision.signal_recorded': return remember(s, e)
+    case 'decision.input_parked': return { ...s, parked: [...s.parked, { eventId: e.causeEventId, occurredAt: iso(e.data.inputOccurredAt) }] }
+    case 'decision.parked_released': return { ...s, parked: s.parked.filter((p) => !e.data.eventIds.includes(p.eventId)) }
     case 'decision.replica_requested': return replicaRequested(s, e)
     case 'decision.replica_termination_requested': return endReplica(s, e.data.replicaId, (r) => ({
       ...r, status: 'terminated', terminationReason: e.data.reason, terminatedAt: iso(e.occurredAt),
@@ -141,7 +197,6 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
     case 'user.replica_delete_requested':
     case 'decision.replica_unavailable':
     case 'decision.emergency_snapshot_requested':
-    case 'decision.signal_recorded':
     case 'decision.rejected':
       return s
     default: return assertNever(e)
@@ -158,28 +213,45 @@ function onPool(poolId: string): Pick<AgentState, 'poolId' | 'instanceType' | 'a
   return { poolId, instanceType: p?.instanceType ?? null, az: p?.az ?? null, region: p?.region ?? null }
 }
 
+/** Status and liveness: the newest heartbeat's. */
+function alive(s: AgentState, at: string, status: string): AgentState {
+  const t = iso(at)
+  return s.lastHeartbeatAt !== null && t < s.lastHeartbeatAt ? s : { ...s, status, lastHeartbeatAt: t }
+}
+
+/** Binds the agent to the registering client; the instance facts follow the time rule like any report. */
 function registered(s: AgentState, e: InputOf<'agent.registered'>): AgentState {
   const d = e.data
-  return {
-    ...s, registered: true, logicalAgentId: d.logicalAgentId, hostname: d.hostname, instanceId: d.instanceId,
+  const bound = { ...s, clientId: e.clientId, registered: true, logicalAgentId: d.logicalAgentId, hostname: d.hostname }
+  return observe(alive(bound, e.occurredAt, 'online'), d.instanceId, e.occurredAt, {
     instanceType: d.instanceType, region: d.region, az: d.az, poolId: `${d.instanceType}.${d.az}`,
-    mode: d.mode, status: 'online', lastHeartbeatAt: iso(e.occurredAt), spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
-  }
+    mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
+  })
 }
 
 function heartbeat(s: AgentState, e: InputOf<'agent.heartbeat'>): AgentState {
   const d = e.data
-  return {
-    ...s, ...onPool(d.poolId), status: d.status, instanceId: d.instanceId, mode: d.mode,
-    spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice, lastHeartbeatAt: iso(e.occurredAt),
-  }
+  return observe(alive(s, e.occurredAt, d.status), d.instanceId, e.occurredAt, {
+    ...onPool(d.poolId), mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
+  })
 }
 
+/** A signal names the instance and pool the agent ran at its time: a fact like a heartbeat's. */
 function signal(s: AgentState, e: InputOf<'spot.rebalance_recommendation' | 'spot.termination_notice'>): AgentState {
   const at = iso(e.occurredAt)
-  const signalType: SignalType = e.type === 'spot.termination_notice' ? 'termination-notice' : 'rebalance-recommendation'
-  const recent = [...s.recentSignals, { signalType, instanceId: e.data.instanceId, poolId: e.data.poolId, at }]
-  return { ...s, lastInterruptionSignal: at, recentSignals: recent.slice(-RECENT_SIGNALS_KEPT) }
+  return observe({ ...s, lastInterruptionSignal: later(s.lastInterruptionSignal, at) }, e.data.instanceId, at, onPool(e.data.poolId))
+}
+
+/** A recorded signal joins recentSignals in time order (ties keep arrival order, as row ids do); the newest are kept. */
+function remember(s: AgentState, e: DecisionOf<'decision.signal_recorded'>): AgentState {
+  const d = e.data
+  const x: RecentSignal = {
+    signalType: d.signalType, instanceId: d.instanceId, poolId: d.poolId, at: iso(d.detectedAt),
+    terminationTime: d.terminationTime === null ? null : iso(d.terminationTime),
+  }
+  const i = s.recentSignals.findIndex((r) => r.at > x.at)
+  const list = i < 0 ? [...s.recentSignals, x] : [...s.recentSignals.slice(0, i), x, ...s.recentSignals.slice(i)]
+  return { ...s, recentSignals: list.slice(-RECENT_SIGNALS_KEPT) }
 }
 
 function updateReplica(s: AgentState, id: string, f: (r: ReplicaState) => ReplicaState): AgentState {
@@ -222,13 +294,15 @@ function launched(s: AgentState, e: InputOf<'replica.launched'>): AgentState {
   return { ...s, replicas: { ...s.replicas, [r.id]: r }, currentReplicaId: r.id }
 }
 
-/** The replica becomes the agent's instance (manual promotion or failover). */
+/** The replica becomes the agent's instance (manual promotion or failover); the instance it replaces is left for good. */
 function promote(s: AgentState, e: DecisionOf<'decision.replica_promoted' | 'decision.failover_executed'>): AgentState {
   const d = e.data
   const r = s.replicas[d.replicaId]
   const replicas = r ? { ...s.replicas, [r.id]: { ...r, status: 'promoted' as const, promotedAt: iso(e.occurredAt) } } : s.replicas
+  const moved = { ...s, instanceId: d.newInstanceId }
+  const left = leave(leave(moved, s.instanceId), d.oldInstanceId)
   return {
-    ...s, ...onPool(d.newPoolId), instanceId: d.newInstanceId, replicas,
+    ...left, ...onPool(d.newPoolId), instanceAt: later(s.instanceAt, iso(d.effectiveAt)), replicas,
     spotPrice: d.newSpotPrice ?? s.spotPrice, onDemandPrice: d.onDemandPrice ?? s.onDemandPrice,
     currentReplicaId: s.currentReplicaId === d.replicaId ? null : s.currentReplicaId,
   }
@@ -239,10 +313,14 @@ function promotedReported(s: AgentState, e: InputOf<'replica.promoted'>): AgentS
   const r = s.replicas[e.data.replicaId]
   if (!r || r.status !== 'promoted') return s
   const newId = e.data.newInstanceId
-  return {
-    ...s, instanceId: s.instanceId === r.instanceId ? newId : s.instanceId,
-    replicas: { ...s.replicas, [r.id]: { ...r, instanceId: newId } },
-  }
+  const serving = s.instanceId === r.instanceId && newId !== r.instanceId
+  const next = { ...s, replicas: { ...s.replicas, [r.id]: { ...r, instanceId: newId } } }
+  return serving ? leave({ ...next, instanceId: newId }, r.instanceId) : next
+}
+
+/** Whether the input itself is folded: not when it was rejected or parked. */
+export function inputApplies(decisions: readonly DecisionEvent[]): boolean {
+  return !decisions.some((d) => d.type === 'decision.rejected' || d.type === 'decision.input_parked')
 }
 
 /**
@@ -254,20 +332,33 @@ function promotedReported(s: AgentState, e: InputOf<'replica.promoted'>): AgentS
  * again.
  */
 export function replay(initial: AgentState, log: readonly AgentEvent[]): AgentState {
-  const inputs = new Set(log.filter((e) => !isDecision(e)).map((e) => e.eventId))
+  const inputs = new Map(log.filter((e) => !isDecision(e)).map((e) => [e.eventId, e]))
   const caused = new Map<string, DecisionEvent[]>()
   for (const e of log) {
     if (isDecision(e) && inputs.has(e.causeEventId)) caused.set(e.causeEventId, [...caused.get(e.causeEventId) ?? [], e])
   }
   let s = initial
+  const apply = (e: AgentEvent, decisions: readonly DecisionEvent[]) => {
+    if (inputApplies(decisions)) s = evolve(s, e)
+    for (const d of decisions) {
+      s = evolve(s, d)
+      // Parked inputs are applied right after the registration that releases them, with their own later decisions.
+      if (d.type !== 'decision.parked_released') continue
+      for (const id of d.data.eventIds) {
+        const p = inputs.get(id)
+        if (p) apply(p, (caused.get(id) ?? []).filter((x) => x.type !== 'decision.input_parked'))
+      }
+    }
+  }
   for (const e of log) {
     if (isDecision(e)) {
       if (!inputs.has(e.causeEventId)) s = evolve(s, e)
       continue
     }
     const decisions = caused.get(e.eventId) ?? []
-    if (!decisions.some((d) => d.type === 'decision.rejected')) s = evolve(s, e)
-    s = decisions.reduce(evolve, s)
+    const parked = decisions.find((d) => d.type === 'decision.input_parked')
+    if (parked) s = evolve(s, parked)
+    else apply(e, decisions)
   }
   return s
 }

@@ -87,6 +87,10 @@ export interface AgentsTable {
   last_heartbeat_at: NullableDateTime
   created_at: DefaultedDateTime
   updated_at: DefaultedDateTime
+  /** occurredAt of the event that set instance, pool, mode and prices (010). */
+  instance_at: NullableDateTime
+  /** JSON array of the instances the agent left, newest last (010). */
+  former_instance_ids: string | null
 }
 
 export interface SpotPoolsTable {
@@ -216,6 +220,8 @@ export interface SpotInterruptionEventsTable {
   success: number | null
   error_message: string | null
   created_at: DefaultedDateTime
+  /** Signal occurredAt minus the service's receive time, ms (010). */
+  clock_skew_ms: NullableBigInteger
 }
 
 export interface ClientSavingsDailyTable {
@@ -303,6 +309,9 @@ export interface DeadLetterEventsTable {
   reason: string
   created_at: DefaultedDateTime
   published_at: NullableDateTime
+  /** when the broker or the producer's size limit refused it on <topic>.dlq; not retried */
+  publish_refused_at: NullableDateTime
+  publish_error: string | null
 }
 
 export interface OutboxTable {
@@ -347,6 +356,22 @@ export type PoolReliabilityRankingView = View<{
   instance_hours_7d: Decimal | null
 }>
 
+/** Events of an agent that has not registered yet (010): applied when its registration arrives. */
+export interface AgentParkedEventsTable {
+  event_id: string
+  agent_id: string
+  client_id: string
+  type: string
+  occurred_at: DateTime
+  payload: string
+  parked_at: DefaultedDateTime
+}
+
+/** One lock row per agent id seen (010): serialises parking and registration before an agents row exists. */
+export interface AgentLocksTable {
+  agent_id: string
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable
   migration_repairs: MigrationRepairsTable
@@ -366,6 +391,8 @@ export interface Database {
   consumer_checkpoints: ConsumerCheckpointsTable
   dead_letter_events: DeadLetterEventsTable
   outbox: OutboxTable
+  agent_parked_events: AgentParkedEventsTable
+  agent_locks: AgentLocksTable
   v_active_replicas: ActiveReplicasView
   v_pool_reliability_ranking: PoolReliabilityRankingView
 }
@@ -422,6 +449,8 @@ export type DeadLetterEventUpdate = Updateable<DeadLetterEventsTable>
 export type OutboxRow = Selectable<OutboxTable>
 export type NewOutbox = Insertable<OutboxTable>
 export type OutboxUpdate = Updateable<OutboxTable>
+export type AgentParkedEventRow = Selectable<AgentParkedEventsTable>
+export type NewAgentParkedEvent = Insertable<AgentParkedEventsTable>
 export type ActiveReplicaRow = Selectable<ActiveReplicasView>
 export type PoolReliabilityRankingRow = Selectable<PoolReliabilityRankingView>
 
@@ -436,7 +465,8 @@ export const DATABASE_COLUMNS = {
   agents: ['id', 'client_id', 'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id',
     'current_mode', 'hostname', 'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled',
     'terminate_wait_minutes', 'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal',
-    'last_failover_at', 'interruption_handled_count', 'last_heartbeat_at', 'created_at', 'updated_at'],
+    'last_failover_at', 'interruption_handled_count', 'last_heartbeat_at', 'created_at', 'updated_at', 'instance_at',
+    'former_instance_ids'],
   spot_pools: ['id', 'instance_type', 'region', 'az', 'is_active', 'created_at'],
   instances: ['id', 'client_id', 'agent_id', 'instance_type', 'region', 'az', 'pool_id', 'current_mode', 'is_active',
     'spot_price', 'ondemand_price', 'installed_at', 'terminated_at', 'created_at'],
@@ -454,7 +484,7 @@ export const DATABASE_COLUMNS = {
     'ondemand_price', 'time_bucket', 'observed_at', 'source_type', 'created_at'],
   spot_interruption_events: ['id', 'event_id', 'client_id', 'agent_id', 'instance_id', 'pool_id', 'signal_type',
     'detected_at', 'termination_time', 'response_action', 'replica_id', 'response_time_ms', 'failover_time_ms',
-    'success', 'error_message', 'created_at'],
+    'success', 'error_message', 'created_at', 'clock_skew_ms'],
   client_savings_daily: ['client_id', 'date', 'baseline_cost', 'actual_cost', 'savings', 'savings_percentage',
     'instance_hours', 'switch_count', 'interruption_count', 'failover_count'],
   pool_reliability_metrics: ['pool_id', 'bucket_start', 'interruption_count', 'rebalance_count', 'termination_count',
@@ -466,9 +496,11 @@ export const DATABASE_COLUMNS = {
     'cause_event_id', 'topic', 'partition_no', 'offset_no', 'recorded_at'],
   consumer_checkpoints: ['topic', 'partition_no', 'offset_no', 'updated_at'],
   dead_letter_events: ['id', 'topic', 'partition_no', 'offset_no', 'message_key', 'raw_value', 'event_id', 'event_type',
-    'reason', 'created_at', 'published_at'],
+    'reason', 'created_at', 'published_at', 'publish_refused_at', 'publish_error'],
   outbox: ['id', 'command_id', 'type', 'client_id', 'agent_id', 'payload', 'cause_event_id', 'created_at', 'sent_at',
     'attempts'],
+  agent_parked_events: ['event_id', 'agent_id', 'client_id', 'type', 'occurred_at', 'payload', 'parked_at'],
+  agent_locks: ['agent_id'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],

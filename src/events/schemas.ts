@@ -8,8 +8,11 @@
 //   must not send its events to the dead-letter queue. A typo in a required
 //   field still fails, because the field it was meant to be is then missing.
 // - Money (prices, hourlyCost) is parsed from a JSON number or a decimal string
-//   and always comes out as a canonical decimal string (see fields.ts), ready
-//   for a DECIMAL column; no code downstream ever sees it as a float.
+//   and always comes out as a canonical decimal string rounded half-even to
+//   the column's 6 places (money.ts), ready for a DECIMAL(12,6) column; no
+//   code downstream ever sees it as a float.
+// - Every field is built from its column's limit (limits.ts): what passes
+//   here fits the database; free text is cut to its column, not refused.
 // - The envelope is the same for every type, pricing included: clientId and
 //   agentId are always required. Pricing snapshots are reported by agents, so
 //   they have both; consumers get one shape to store and to scope by tenant,
@@ -19,25 +22,26 @@
 //   SpotEvent is the version-1 shape.
 import { z } from 'zod'
 import {
-  AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, LabelSchema, ModeSchema,
-  MoneySchema, NonNegativeSchema, PercentSchema, PoolIdSchema, RegionSchema, ReplicaIdSchema,
-  ReplicaTypeSchema, SyncStatusSchema, TextSchema, azInRegion, parsePoolId,
+  AgentStatusSchema, AzSchema, CommandReasonSchema, CounterSchema, FlagSchema, HostnameSchema, InstanceIdSchema,
+  InstanceTypeSchema, IsoDateTimeSchema, LatencyMsSchema, LogicalAgentIdSchema, ModeSchema, MoneySchema,
+  PercentSchema, PoolIdSchema, RegionSchema, ReplicaErrorSchema, ReplicaIdSchema, ReplicaTypeSchema, SourceTypeSchema,
+  SwitchTriggerSchema, SyncStatusSchema, TerminationReasonSchema, UuidSchema, WaitMinutesSchema, azInRegion, parsePoolId,
 } from './fields.js'
 
 export {
   AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, ModeSchema, MoneySchema,
-  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SyncStatusSchema,
+  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SyncStatusSchema, UuidSchema,
   azInRegion, normaliseMoney, parsePoolId,
 } from './fields.js'
 export type { MoneyResult, PoolIdParts } from './fields.js'
 
 export const EnvelopeSchema = z.object({
-  eventId: z.uuid(),
+  eventId: UuidSchema,
   type: z.string().min(1),
   version: z.int().min(0),
   occurredAt: IsoDateTimeSchema,
-  clientId: z.uuid(),
-  agentId: z.uuid(),
+  clientId: UuidSchema,
+  agentId: UuidSchema,
   data: z.looseObject({}),
 })
 
@@ -60,41 +64,41 @@ export const ReplicaLaunchedSchema = defineEvent('replica.launched', z.object({
 }))
 export const ReplicaSyncProgressSchema = defineEvent('replica.sync_progress', z.object({
   replicaId: ReplicaIdSchema, syncStatus: SyncStatusSchema,
-  syncLatencyMs: z.int().min(0), stateTransferProgress: PercentSchema,
+  syncLatencyMs: LatencyMsSchema, stateTransferProgress: PercentSchema,
 }))
 export const ReplicaReadySchema = defineEvent('replica.ready', z.object({ replicaId: ReplicaIdSchema }))
 export const ReplicaPromotedSchema = defineEvent('replica.promoted', z.object({
   replicaId: ReplicaIdSchema, newInstanceId: InstanceIdSchema,
 }))
 export const ReplicaTerminatedSchema = defineEvent('replica.terminated', z.object({
-  replicaId: ReplicaIdSchema, reason: TextSchema,
+  replicaId: ReplicaIdSchema, reason: TerminationReasonSchema,
 }))
 export const ReplicaFailedSchema = defineEvent('replica.failed', z.object({
-  replicaId: ReplicaIdSchema, error: TextSchema,
+  replicaId: ReplicaIdSchema, error: ReplicaErrorSchema,
 }))
 
 // agent-events
 export const AgentRegisteredSchema = defineEvent('agent.registered', z.object({
-  logicalAgentId: LabelSchema, instanceId: InstanceIdSchema, instanceType: InstanceTypeSchema,
-  region: RegionSchema, az: AzSchema, mode: ModeSchema, hostname: z.string().min(1).max(255),
+  logicalAgentId: LogicalAgentIdSchema, instanceId: InstanceIdSchema, instanceType: InstanceTypeSchema,
+  region: RegionSchema, az: AzSchema, mode: ModeSchema, hostname: HostnameSchema,
   spotPrice: MoneySchema, onDemandPrice: MoneySchema,
 }).refine((d) => azInRegion(d.az, d.region), { message: 'az must be in region', path: ['az'] }))
 export const AgentHeartbeatSchema = defineEvent('agent.heartbeat', z.object({
-  status: LabelSchema, instanceId: InstanceIdSchema, mode: ModeSchema, poolId: PoolIdSchema,
+  status: AgentStatusSchema, instanceId: InstanceIdSchema, mode: ModeSchema, poolId: PoolIdSchema,
   spotPrice: MoneySchema, onDemandPrice: MoneySchema,
 }))
 export const AgentInstanceSwitchedSchema = defineEvent('agent.instance_switched', z.object({
   oldInstanceId: InstanceIdSchema, newInstanceId: InstanceIdSchema,
   oldPoolId: PoolIdSchema, newPoolId: PoolIdSchema,
   onDemandPrice: MoneySchema, oldSpotPrice: MoneySchema, newSpotPrice: MoneySchema,
-  trigger: LabelSchema,
+  trigger: SwitchTriggerSchema,
 }))
 const CONFIG_KEYS = ['autoSwitchEnabled', 'manualReplicaEnabled', 'autoTerminateEnabled', 'terminateWaitMinutes'] as const
 export const AgentConfigChangedSchema = defineEvent('agent.config_changed', z.object({
-  autoSwitchEnabled: z.boolean().optional(),
-  manualReplicaEnabled: z.boolean().optional(),
-  autoTerminateEnabled: z.boolean().optional(),
-  terminateWaitMinutes: z.int().min(0).max(1440).optional(),
+  autoSwitchEnabled: FlagSchema.optional(),
+  manualReplicaEnabled: FlagSchema.optional(),
+  autoTerminateEnabled: FlagSchema.optional(),
+  terminateWaitMinutes: WaitMinutesSchema.optional(),
 })
   // An empty change is a no-op that would still cost a log row and a rule run.
   .refine((d) => CONFIG_KEYS.some((k) => d[k] !== undefined), { message: `at least one of ${CONFIG_KEYS.join(', ')} is required` })
@@ -107,15 +111,15 @@ export const InstanceMetricsSchema = defineEvent('instance.metrics', z.object({
   instanceId: InstanceIdSchema,
   cpu: PercentSchema, // utilisation, percent
   memory: PercentSchema, // utilisation, percent
-  networkIn: NonNegativeSchema.optional(), // bytes since the previous sample
-  networkOut: NonNegativeSchema.optional(),
-  diskIo: NonNegativeSchema.optional(), // operations since the previous sample
+  networkIn: CounterSchema.optional(), // bytes since the previous sample
+  networkOut: CounterSchema.optional(),
+  diskIo: CounterSchema.optional(), // operations since the previous sample
 }))
 
 // pricing-snapshots
 export const PricingSnapshotSchema = defineEvent('pricing.snapshot', z.object({
   poolId: PoolIdSchema, instanceType: InstanceTypeSchema, region: RegionSchema, az: AzSchema,
-  spotPrice: MoneySchema, onDemandPrice: MoneySchema, observedAt: IsoDateTimeSchema, sourceType: LabelSchema,
+  spotPrice: MoneySchema, onDemandPrice: MoneySchema, observedAt: IsoDateTimeSchema, sourceType: SourceTypeSchema,
 })
   // The pool id is the aggregation key; parts that disagree with it would put
   // the price into one pool's chart and another pool's ranking.
@@ -126,7 +130,7 @@ export const PricingSnapshotSchema = defineEvent('pricing.snapshot', z.object({
 
 // replica-commands (produced by this service for the agents)
 export const LaunchReplicaCommandSchema = defineEvent('command.launch_replica', z.object({
-  replicaId: ReplicaIdSchema, poolId: PoolIdSchema, reason: LabelSchema,
+  replicaId: ReplicaIdSchema, poolId: PoolIdSchema, reason: CommandReasonSchema,
 }))
 export const PromoteReplicaCommandSchema = defineEvent('command.promote_replica', z.object({ replicaId: ReplicaIdSchema }))
 export const TerminateReplicaCommandSchema = defineEvent('command.terminate_replica', z.object({ replicaId: ReplicaIdSchema }))

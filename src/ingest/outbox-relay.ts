@@ -11,7 +11,7 @@ import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { EVENT_TYPE_HEADER } from '../events/producer.js'
-import { sleep } from './retry.js'
+import { chunkByBytes } from '../db/statement-bytes.js'
 
 export interface OutboxRelayOptions {
   db: Kysely<Database>
@@ -21,69 +21,162 @@ export interface OutboxRelayOptions {
   metrics?: Metrics
   batchSize?: number
   pollMs?: number
+  /** The largest record the broker takes (its message.max.bytes; Kafka's default is 1 MB). */
+  maxMessageBytes?: number
+  /** The largest produce request the relay sends (a broker refuses or drops bigger ones). */
+  maxRequestBytes?: number
   /** Test hook: runs after a publish and before the rows are marked sent. */
   afterPublish?: (ids: number[]) => Promise<void> | void
 }
 
+/** Kafka's message.max.bytes is 1,048,588: both limits stay under it with room for the request's framing. */
+export const DEFAULT_MESSAGE_BYTES = 1_000_000
+export const DEFAULT_REQUEST_BYTES = 1_000_000
+/** A record's framing: length, attributes, delta varints, header counts. */
+const RECORD_OVERHEAD = 64
+
 /** Named locks are server-wide: the name carries the database, so each database has its own relay. */
 const relayLock = sql`CONCAT('spotfleet_relay:', SHA1(DATABASE()))`
 
-/** Publishes one batch of pending outbox rows and dead letters; returns how many. */
+const byteLength = (v: string | Buffer | null) => (v === null ? 0 : Buffer.byteLength(v))
+
+/** Broker answers that say this record will never be taken, however often it is sent. */
+const REFUSALS = new Set([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED', 'POLICY_VIOLATION', 'INVALID_REQUEST',
+])
+
+/** The broker's refusal in a kafkajs error chain (a non-retriable error wraps the protocol error as its cause). */
+export function brokerRefusal(err: unknown, depth = 0): string | undefined {
+  if (!(err instanceof Error) || depth > 4) return undefined
+  const e = err as Error & { type?: unknown, cause?: unknown, errors?: unknown }
+  if (typeof e.type === 'string' && REFUSALS.has(e.type)) return `${e.type}: ${e.message}`
+  if (Array.isArray(e.errors)) {
+    for (const x of e.errors) {
+      const r = brokerRefusal(x, depth + 1)
+      if (r) return r
+    }
+  }
+  return brokerRefusal(e.cause, depth + 1)
+}
+
+/** Publishes pending outbox rows (in id order, requests cut by bytes) and then dead letters; returns how many. */
 export async function relayOnce(o: OutboxRelayOptions): Promise<number> {
+  return (await relayCommands(o)) + (await relayDeadLetters(o))
+}
+
+async function relayCommands(o: OutboxRelayOptions): Promise<number> {
   const limit = o.batchSize ?? 500
   const commands = await o.db.selectFrom('outbox').selectAll().where('sent_at', 'is', null)
     .orderBy('id').limit(limit).execute()
-  if (commands.length > 0) {
+  const size = (c: (typeof commands)[number]) => byteLength(c.agent_id) + byteLength(c.payload) + EVENT_TYPE_HEADER.length + c.type.length + RECORD_OVERHEAD
+  // Commands are small and bounded by their schemas; they are never skipped, so per-agent order holds.
+  for (const chunk of chunkByBytes(commands, limit, o.maxRequestBytes ?? DEFAULT_REQUEST_BYTES, size)) {
     await o.producer.send({
       topic: o.commandsTopic,
       acks: -1,
-      messages: commands.map((c) => ({ key: c.agent_id, value: c.payload, headers: { [EVENT_TYPE_HEADER]: c.type } })),
+      messages: chunk.map((c) => ({ key: c.agent_id, value: c.payload, headers: { [EVENT_TYPE_HEADER]: c.type } })),
     })
-    const ids = commands.map((c) => c.id)
+    const ids = chunk.map((c) => c.id)
     await o.afterPublish?.(ids)
     await o.db.updateTable('outbox').set({ sent_at: sql`CURRENT_TIMESTAMP(3)`, attempts: sql`attempts + 1` })
       .where('id', 'in', ids).execute()
-    o.metrics?.outboxSent.inc({}, commands.length)
+    o.metrics?.outboxSent.inc({}, chunk.length)
   }
+  return commands.length
+}
 
-  const dead = await o.db.selectFrom('dead_letter_events').selectAll().where('published_at', 'is', null)
-    .where('topic', 'is not', null).orderBy('id').limit(limit).execute()
-  if (dead.length > 0) {
-    const byTopic = new Map<string, typeof dead>()
-    for (const d of dead) byTopic.set(`${d.topic}.dlq`, [...(byTopic.get(`${d.topic}.dlq`) ?? []), d])
+/**
+ * Dead letters to `<topic>.dlq`. Their sizes are read first (a raw value can
+ * be megabytes), so a request never holds more than maxRequestBytes; a dead
+ * letter bigger than maxMessageBytes, or one the broker refuses, is marked
+ * with the refusal and the others go on.
+ */
+async function relayDeadLetters(o: OutboxRelayOptions): Promise<number> {
+  const limit = o.batchSize ?? 500
+  const maxMessage = o.maxMessageBytes ?? DEFAULT_MESSAGE_BYTES
+  const pending = await o.db.selectFrom('dead_letter_events')
+    .select(['id', sql<number>`COALESCE(LENGTH(message_key), 0) + COALESCE(LENGTH(raw_value), 0) + LENGTH(reason) + 64`.as('bytes')])
+    .where('published_at', 'is', null).where('publish_refused_at', 'is', null).where('topic', 'is not', null)
+    .orderBy('id').limit(limit).execute()
+  const sized = pending.map((d) => ({ id: d.id, bytes: Number(d.bytes) + RECORD_OVERHEAD }))
+  const tooBig = sized.filter((d) => d.bytes > maxMessage)
+  for (const d of tooBig) await markRefused(o, [d.id], `larger than the broker's message limit: ${d.bytes} > ${maxMessage} bytes`)
+  const fit = sized.filter((d) => d.bytes <= maxMessage)
+  for (const chunk of chunkByBytes(fit, limit, o.maxRequestBytes ?? DEFAULT_REQUEST_BYTES, (d) => d.bytes)) {
+    await publishDeadLetters(o, chunk.map((d) => d.id))
+  }
+  return pending.length
+}
+
+/** Sends one request of dead letters; on a refusal, halves it until the refused one is alone and marked. */
+async function publishDeadLetters(o: OutboxRelayOptions, ids: number[]): Promise<void> {
+  const rows = await o.db.selectFrom('dead_letter_events').selectAll().where('id', 'in', ids).orderBy('id').execute()
+  const byTopic = new Map<string, typeof rows>()
+  for (const d of rows) byTopic.set(`${d.topic}.dlq`, [...(byTopic.get(`${d.topic}.dlq`) ?? []), d])
+  try {
     await o.producer.sendBatch({
       acks: -1,
-      topicMessages: [...byTopic].map(([topic, rows]) => ({
+      topicMessages: [...byTopic].map(([topic, list]) => ({
         topic,
-        messages: rows.map((d) => ({
+        messages: list.map((d) => ({
           key: d.message_key, value: d.raw_value,
           headers: { reason: d.reason, 'original-partition': String(d.partition_no), 'original-offset': String(d.offset_no) },
         })),
       })),
     })
-    await o.db.updateTable('dead_letter_events').set({ published_at: sql`CURRENT_TIMESTAMP(3)` })
-      .where('id', 'in', dead.map((d) => d.id)).execute()
+  } catch (err) {
+    const refusal = brokerRefusal(err)
+    if (refusal === undefined) throw err
+    if (ids.length === 1) return markRefused(o, ids, refusal)
+    const mid = Math.ceil(ids.length / 2)
+    await publishDeadLetters(o, ids.slice(0, mid))
+    return publishDeadLetters(o, ids.slice(mid))
   }
-  return commands.length + dead.length
+  await o.db.updateTable('dead_letter_events').set({ published_at: sql`CURRENT_TIMESTAMP(3)` })
+    .where('id', 'in', ids).execute()
+}
+
+async function markRefused(o: OutboxRelayOptions, ids: number[], refusal: string): Promise<void> {
+  o.log.error('dead letter refused by the broker; marked and not retried', { ids, refusal })
+  o.metrics?.deadLettersRefused.inc({}, ids.length)
+  await o.db.updateTable('dead_letter_events').set({ publish_refused_at: sql`CURRENT_TIMESTAMP(3)`, publish_error: refusal.slice(0, 10_000) })
+    .where('id', 'in', ids).execute()
 }
 
 export interface OutboxRelay {
   start(): void
-  /** Run soon (a transaction just wrote rows). */
+  /** Run soon (a transaction just wrote rows); never lost, even when the relay is busy. */
   wake(): void
   stop(): Promise<void>
 }
 
+/** A wait that wake() ends at once; a wake() while nothing waits makes the next wait return at once. */
+function wakeableWait() {
+  let pending = false
+  let release: (() => void) | undefined
+  return {
+    wait: (ms: number) => new Promise<void>((resolve) => {
+      if (pending) {
+        pending = false
+        return resolve()
+      }
+      const done = () => { clearTimeout(timer); release = undefined; resolve() }
+      const timer = setTimeout(done, ms)
+      release = done
+    }),
+    wake() {
+      if (release) release()
+      else pending = true
+    },
+  }
+}
+
 export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
   let running = false
-  let woken: (() => void) | undefined
   let loop: Promise<void> | undefined
   const pollMs = o.pollMs ?? 250
-
-  const idle = (ms: number) => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    woken = () => { clearTimeout(timer); resolve() }
-  })
+  const waiter = wakeableWait()
 
   async function holdLockAndRelay(): Promise<void> {
     await o.db.connection().execute(async (conn) => {
@@ -92,7 +185,7 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       try {
         while (running) {
           const n = await relayOnce({ ...o, db: conn })
-          if (n === 0) await idle(pollMs)
+          if (n === 0) await waiter.wait(pollMs)
         }
       } finally {
         await sql`SELECT RELEASE_LOCK(${relayLock})`.execute(conn)
@@ -107,18 +200,18 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
         while (running) {
           try {
             await holdLockAndRelay()
-            if (running) await idle(pollMs * 4) // another instance holds the lock
+            if (running) await waiter.wait(pollMs * 4) // another instance holds the lock
           } catch (err) {
             o.log.warn('outbox relay failed; retrying', { error: String(err) })
-            await sleep(Math.min(5_000, pollMs * 8))
+            await waiter.wait(Math.min(5_000, pollMs * 8))
           }
         }
       })()
     },
-    wake: () => woken?.(),
+    wake: () => waiter.wake(),
     async stop() {
       running = false
-      woken?.()
+      waiter.wake()
       await loop
     },
   }

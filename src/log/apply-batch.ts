@@ -179,7 +179,7 @@ function deadLetter(topic: string, partition: number, m: RawMessage, reason: str
 async function writeDeadLetters(trx: Transaction<Database>, rows: DeadLetterRow[], maxBytes: number): Promise<void> {
   const insert = (c: NewDeadLetterEvent[]) => trx.insertInto('dead_letter_events').values(c).onDuplicateKeyUpdate({
     message_key: sql`VALUES(message_key)`, raw_value: sql`VALUES(raw_value)`, event_id: sql`VALUES(event_id)`,
-    event_type: sql`VALUES(event_type)`, reason: sql`VALUES(reason)`, published_at: null,
+    event_type: sql`VALUES(event_type)`, reason: sql`VALUES(reason)`, published_at: null, publish_refused_at: null, publish_error: null,
   }).execute()
   const big = rows.filter((r) => rowBytes(r) > maxBytes)
   await insertChunked(rows.filter((r) => !big.includes(r)), maxBytes, insert)

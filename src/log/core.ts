@@ -48,7 +48,8 @@ function merge(into: Map<string, Verdict>, more: ReadonlyMap<string, Verdict>): 
     const had = into.get(id)
     into.set(id, had === undefined ? v : {
       decisions: [...had.decisions, ...v.decisions], commands: [...had.commands, ...v.commands],
-      rejection: had.rejection ?? v.rejection,
+      rejection: had.rejection ?? v.rejection, held: had.held === true || v.held === true,
+      released: [...had.released ?? [], ...v.released ?? []],
     })
   }
 }
@@ -75,12 +76,14 @@ export async function applyAppended(trx: Trx, events: readonly StoredEvent[], pi
     if (mine.length > 0) merge(verdicts, await d.decide(trx, mine))
   }
   const produced: Produced[] = []
-  const stream = events.map((event) => {
-    const v = verdicts.get(event.eventId)
+  const item = (event: StoredEvent, v: Verdict | undefined): { event: StoredEvent, caused: (DecisionEvent | CommandEvent)[], rejected: boolean }[] => {
     const caused: (DecisionEvent | CommandEvent)[] = v === undefined ? [] : [...v.decisions, ...v.commands]
     for (const c of caused) produced.push({ event: c, cause: event.eventId })
-    return { event, caused, rejected: v?.rejection !== undefined }
-  })
+    // A held input reaches the projections when it is released, right after the input that released it.
+    const self = { event, caused, rejected: v?.rejection !== undefined || v?.held === true }
+    return [self, ...(v?.released ?? []).flatMap((r) => item(r.event, r.verdict))]
+  }
+  const stream = events.flatMap((event) => item(event, verdicts.get(event.eventId)))
   await applyProjections(trx, pipeline.projections, projectionStream(stream))
   await appendProduced(trx, produced, maxBytes)
   await insertChunked(produced.filter(isCommand).map(outboxRow), maxBytes, (c) => trx.insertInto('outbox').values(c).execute())

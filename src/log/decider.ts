@@ -10,7 +10,7 @@ import type { Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { EventOf, EventType } from '../events/schemas.js'
 import type { DecisionEvent } from './decisions.js'
-import type { StoredOf, StoredType } from './stored-event.js'
+import type { StoredEvent, StoredOf, StoredType } from './stored-event.js'
 
 export type CommandType = Extract<EventType, `command.${string}`>
 export type CommandEvent = EventOf<CommandType>
@@ -22,6 +22,14 @@ export interface Verdict {
   readonly commands: readonly CommandEvent[]
   /** A rule violation no retry can fix: the input changes nothing (Kafka dead-letters it, HTTP answers 409). */
   readonly rejection?: string
+  /**
+   * The decider holds the input for later (the agent rules park the events of
+   * an agent that has not registered): it is logged with its decisions, but
+   * projections do not see it now, and it is not dead-lettered.
+   */
+  readonly held?: boolean
+  /** Inputs held earlier that this one released, applied right after it, each with its own verdict (their decisions are caused by them). */
+  readonly released?: readonly { readonly event: StoredEvent, readonly verdict: Verdict }[]
 }
 
 export interface Decider<T extends StoredType = StoredType> {

@@ -39,12 +39,20 @@ const PromotionData = z.object({
   oldPoolId: Nullable(PoolIdSchema), newPoolId: PoolIdSchema,
   // Prices around the switch, so the switch-history row and cost accrual need no lookup.
   onDemandPrice: Nullable(MoneySchema), oldSpotPrice: Nullable(MoneySchema), newSpotPrice: Nullable(MoneySchema),
+  // When the new instance facts take effect, on the clock of the events they are
+  // compared with: the signal's occurredAt for a failover, the request's for a
+  // user promotion (not the decision time: a backlog decided today must not
+  // hide the agent's later reports of the same day).
+  effectiveAt: IsoDateTimeSchema,
 })
+/** Derived durations are saturated to fit their INT columns: a number the service derives never refuses an event. */
+export const DURATION_MS_MAX = 2_147_483_647
+const DurationMs = z.int().min(0).max(DURATION_MS_MAX)
 /** A user promoted a replica (no interruption involved). */
 export const ReplicaPromotedDecisionSchema = defineDecision('decision.replica_promoted', PromotionData)
 export const FailoverExecutedSchema = defineDecision('decision.failover_executed', PromotionData.extend({
   signalEventId: z.uuid(), signalType: SignalTypeSchema,
-  responseTimeMs: z.int().min(0), failoverTimeMs: z.int().min(0),
+  responseTimeMs: DurationMs, failoverTimeMs: DurationMs,
 }))
 export const EmergencySnapshotRequestedSchema = defineDecision('decision.emergency_snapshot_requested', z.object({
   instanceId: InstanceIdSchema, signalEventId: z.uuid(),
@@ -54,8 +62,23 @@ export const SignalRecordedSchema = defineDecision('decision.signal_recorded', z
   signalType: SignalTypeSchema, instanceId: InstanceIdSchema, poolId: PoolIdSchema,
   detectedAt: IsoDateTimeSchema, terminationTime: Nullable(IsoDateTimeSchema),
   responseAction: ResponseActionSchema, replicaId: Nullable(ReplicaIdSchema),
-  responseTimeMs: z.int().min(0), failoverTimeMs: Nullable(z.int().min(0)),
+  responseTimeMs: DurationMs, failoverTimeMs: Nullable(DurationMs),
+  // The signal's occurredAt minus the service's receive time (the decision's
+  // clock): negative for a backlog or a clock behind, positive for a clock ahead.
+  clockSkewMs: z.int(),
   success: z.boolean(), error: Nullable(z.string()),
+}))
+/**
+ * The cause arrived before its agent's registration: it is kept in
+ * agent_parked_events and applied when the registration arrives. A replay
+ * skips it where it stands and applies it at the registration.
+ */
+export const InputParkedSchema = defineDecision('decision.input_parked', z.object({
+  inputType: z.string(), inputOccurredAt: IsoDateTimeSchema, reason: z.string(),
+}))
+/** The registration releases the agent's parked inputs, applied right after it in this order (occurredAt, then event id). */
+export const ParkedReleasedSchema = defineDecision('decision.parked_released', z.object({
+  eventIds: z.array(z.uuid()),
 }))
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({
@@ -65,7 +88,7 @@ export const RejectedSchema = defineDecision('decision.rejected', z.object({
 export const DecisionEventSchema = z.discriminatedUnion('type', [
   ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
   ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  RejectedSchema,
+  InputParkedSchema, ParkedReleasedSchema, RejectedSchema,
 ])
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']

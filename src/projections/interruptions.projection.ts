@@ -17,7 +17,7 @@ function row(d: StoredOf<'decision.signal_recorded'>): NewSpotInterruptionEvent 
     termination_time: x.terminationTime === null ? null : toDbTime(x.terminationTime), response_action: x.responseAction,
     // NULL until the agent reports the replica promoted (below).
     replica_id: x.replicaId, response_time_ms: x.responseTimeMs, failover_time_ms: null,
-    success: x.success ? 1 : 0, error_message: x.error,
+    success: x.success ? 1 : 0, error_message: x.error, clock_skew_ms: x.clockSkewMs,
   }
 }
 
@@ -36,12 +36,15 @@ export const interruptionsProjection: Projection<'decision.signal_recorded' | 'r
       await db.insertInto('spot_interruption_events').values(rows).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
     }
     // A failover is complete when the agent reports the replica promoted: the
-    // row's failover_time_ms is the signal's time to that report. Rare (one
-    // per failover), so a statement each.
-    for (const p of promoted) {
+    // row's failover_time_ms is the signal's time to that report, saturated to
+    // the INT column (a signal from a 1970 clock must not refuse the report).
+    // One statement per batch, through idx_interruption_replica.
+    if (promoted.length > 0) {
+      const at = new Map(promoted.map((p) => [p.data.replicaId, toDbTime(p.occurredAt)]))
+      const reported = sql`CAST(CASE replica_id ${sql.join([...at].map(([id, t]) => sql`WHEN ${id} THEN ${t}`), sql` `)} END AS DATETIME(3))`
       await db.updateTable('spot_interruption_events')
-        .set({ failover_time_ms: sql`GREATEST(0, ROUND(TIMESTAMPDIFF(MICROSECOND, detected_at, ${toDbTime(p.occurredAt)}) / 1000))` })
-        .where('replica_id', '=', p.data.replicaId).where('response_action', '=', 'failover').execute()
+        .set({ failover_time_ms: sql`LEAST(2147483647, GREATEST(0, ROUND(TIMESTAMPDIFF(MICROSECOND, detected_at, ${reported}) / 1000)))` })
+        .where('replica_id', 'in', [...at.keys()]).where('response_action', '=', 'failover').execute()
     }
   },
 }

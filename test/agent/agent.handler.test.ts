@@ -4,7 +4,7 @@
 // the log that matches the rows.
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
-import { agentFromRow, replicaFromRow } from '../../src/agent/agent.repository.js'
+import { agentFromRow, loadRecentSignals, replicaFromRow } from '../../src/agent/agent.repository.js'
 import { agentDecider, poolChooser } from '../../src/agent/agent.handler.js'
 import { submitInput } from '../../src/log/core.js'
 import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent } from '../../src/agent/agent.events.js'
@@ -120,14 +120,15 @@ t.test('agent rules on MariaDB', async (t) => {
 
   const notice1 = termination({ at: at(0, 25) })
   const notice2 = termination({ agentId: A2, instanceId: 'i-two', at: at(0, 25) })
-  const late = termination({ at: at(0, 26) })
-  await t.test('termination notices: failover with a ready replica, emergency snapshot without, a second notice rejected', async (t) => {
-    const r = await apply('spot-interruptions', [notice1, notice2, late])
-    t.equal(r.deadLettered, 1)
+  const duplicate = termination({ at: at(0, 26) })
+  const again = termination({ at: at(0, 27), terminationTime: at(3) })
+  await t.test('termination notices: failover with a ready replica, emergency snapshot without; a duplicate answered once, a notice for the left instance answered', async (t) => {
+    const r = await apply('spot-interruptions', [notice1, notice2, duplicate, again])
+    t.equal(r.deadLettered, 0, 'no notice is dead-lettered')
     const [a1] = await rows<any>(db, `SELECT * FROM agents WHERE id = '${A1}'`)
     t.match(a1, {
       instance_id: 'i-replica-1', current_pool_id: POOL_C, current_replica_id: null, interruption_handled_count: 1,
-      last_failover_at: '2026-11-24 18:00:30.000', last_interruption_signal: '2026-11-24 18:00:25.000', spot_price: '0.031000',
+      last_failover_at: '2026-11-24 18:00:30.000', last_interruption_signal: '2026-11-24 18:00:27.000', spot_price: '0.031000',
     })
     const [rep] = await rows<any>(db, `SELECT * FROM replica_instances WHERE id = '${replicaId}'`)
     t.match(rep, { status: 'promoted', promoted_at: '2026-11-24 18:00:30.000' })
@@ -144,12 +145,14 @@ t.test('agent rules on MariaDB', async (t) => {
     const cmds = await rows<any>(db, `SELECT type, agent_id, payload FROM outbox ORDER BY id`)
     t.same(cmds.map((c) => [c.agent_id, c.type]), [
       [A3, 'command.launch_replica'], [A1, 'command.launch_replica'], [A1, 'command.promote_replica'], [A2, 'command.emergency_snapshot'],
+      [A1, 'command.emergency_snapshot'],
     ])
     t.same(JSON.parse(cmds[3].payload).data, { instanceId: 'i-two' })
-    const [dead] = await rows<any>(db, `SELECT * FROM dead_letter_events`)
-    t.match(dead, { event_id: late.eventId, reason: /agent now runs i-replica-1/ })
-    const [rejected] = await rows<any>(db, `SELECT * FROM event_log WHERE type = 'decision.rejected'`)
-    t.equal(rejected.cause_event_id, late.eventId)
+    t.same(JSON.parse(cmds[4].payload).data, { instanceId: 'i-primary' }, 'the instance the agent left: an emergency snapshot of it')
+    t.same(await rows(db, `SELECT * FROM spot_interruption_events WHERE event_id = '${duplicate.eventId}'`), [], 'the duplicate is not recorded again')
+    const [i3] = await rows<any>(db, `SELECT * FROM spot_interruption_events WHERE event_id = '${again.eventId}'`)
+    t.match(i3, { instance_id: 'i-primary', response_action: 'emergency-snapshot', success: 0, error_message: /not the agent's current instance \(i-replica-1\)/ })
+    t.same(await rows(db, `SELECT * FROM event_log WHERE type = 'decision.rejected'`), [])
   })
 
   await t.test("the agent's replica.promoted completes the failover: failover_time_ms is signal to confirmation", async (t) => {
@@ -209,10 +212,8 @@ t.test('agent rules on MariaDB', async (t) => {
       const replayed = replay(initialAgentState(agent, CLIENT), events)
       const [row] = await rows<any>(db, `SELECT * FROM agents WHERE id = '${agent}'`)
       const reps = await rows<any>(db, `SELECT * FROM replica_instances WHERE agent_id = '${agent}'`)
-      const signals = await rows<any>(db, `SELECT * FROM spot_interruption_events WHERE agent_id = '${agent}' ORDER BY id`)
-      const fromRows = agentFromRow(row, reps.map(replicaFromRow), signals.map((x) => ({
-        signalType: x.signal_type, instanceId: x.instance_id, poolId: x.pool_id, at: new Date(x.detected_at + 'Z').toISOString(),
-      })))
+      const signals = (await loadRecentSignals(db, [agent])).get(agent) ?? []
+      const fromRows = agentFromRow(row, reps.map(replicaFromRow), signals)
       t.same(replayed, fromRows, agent)
     }
   })

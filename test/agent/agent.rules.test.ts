@@ -3,12 +3,12 @@
 // and state, or this rejection with state unchanged.
 import t, { type Test } from 'tap'
 import {
-  type AgentState, type Outcome, type PoolQuery, type RuleEnv, applyOutcome, decide, evolve, initialAgentState, replay,
+  type AgentState, type Outcome, type PoolQuery, type RuleEnv, applyOutcome, decide, evolve, initialAgentState, releasedBy, replay,
 } from '../../src/agent/agent.rules.js'
-import type { AgentEvent, AgentInput, DecisionEvent } from '../../src/agent/agent.events.js'
+import { DecisionEventSchema, type AgentEvent, type AgentInput, type DecisionEvent } from '../../src/agent/agent.events.js'
 import {
-  AGENT, CLIENT, POOL_A, POOL_B, POOL_C, at, configChanged, decision, ids, launched, ready, rebalance, registered,
-  syncing, termination, user, uuid, wire,
+  AGENT, CLIENT, POOL_A, POOL_B, POOL_C, at, configChanged, decision, heartbeat, ids, launched, ready, rebalance, registered,
+  switched, syncing, termination, user, uuid, wire,
 } from './fixtures/events.js'
 
 const NOW = new Date(at(0, 30))
@@ -34,6 +34,9 @@ function when(state: AgentState, input: AgentInput, e: RuleEnv = env()): Outcome
   const outcome = decide(input, state, e)
   return { ...outcome, state: applyOutcome(state, input, outcome) }
 }
+
+/** The state after deciding and applying each input in turn (signals are remembered by their recorded decision). */
+const lived = (e: RuleEnv, ...inputs: AgentInput[]): AgentState => inputs.reduce((s, i) => applyOutcome(s, i, decide(i, s, e)), initialAgentState(AGENT, CLIENT))
 
 const types = (ds: readonly { type: string }[]) => ds.map((d) => d.type)
 const find = <T extends DecisionEvent['type']>(ds: DecisionEvent[], type: T) => ds.find((d) => d.type === type) as Extract<DecisionEvent, { type: T }>
@@ -156,10 +159,10 @@ t.test('rebalance recommendation', async (t) => {
   })
   t.test('excludes pools that interrupted the agent within the configured minutes', async (t) => {
     const e = env({ now: new Date(at(20)) })
-    const s = given(
+    const s = lived(env({ rebalancePolicy: 'ignore' }),
       registered({ az: 'us-east-1c', instanceId: 'i-c' }), rebalance({ instanceId: 'i-c', poolId: POOL_D, at: at(0) }),
       rebalance({ instanceId: 'i-c', poolId: POOL_C, at: at(15) }),
-      wire('agent.instance_switched', { oldInstanceId: 'i-c', newInstanceId: 'i-primary', oldPoolId: POOL_C, newPoolId: POOL_A, onDemandPrice: 1, oldSpotPrice: 1, newSpotPrice: 1, trigger: 'x' }),
+      wire('agent.instance_switched', { oldInstanceId: 'i-c', newInstanceId: 'i-primary', oldPoolId: POOL_C, newPoolId: POOL_A, onDemandPrice: 1, oldSpotPrice: 1, newSpotPrice: 1, trigger: 'x' }, { at: at(16) }),
     )
     const r = when(s, rebalance({ at: at(19) }), e)
     t.same(e.queries[0]!.exclude, [POOL_A, POOL_C], 'D interrupted 20 minutes ago: allowed again')
@@ -205,8 +208,13 @@ t.test('rebalance recommendation', async (t) => {
     t.same(types(r.decisions), ['decision.replica_requested', 'decision.signal_recorded'])
     t.match(r.decisions[1]!.data, { responseAction: 'replica-created' })
   })
-  t.test('for an instance the agent already left is rejected', async (t) => {
-    rejects(t, given(registered()), rebalance({ instanceId: 'i-gone' }), /agent now runs i-primary/)
+  t.test('for an instance the agent already left is recorded as no-action, not rejected', async (t) => {
+    const s = given(registered(), switched('i-primary', 'i-next', { at: at(0, 10) }))
+    const r = when(s, rebalance({ at: at(0, 5) }))
+    t.equal(r.rejection, undefined)
+    t.same(types(r.decisions), ['decision.signal_recorded'])
+    t.match(r.decisions[0]!.data, { responseAction: 'no-action', instanceId: 'i-primary', error: /not the agent's current instance \(i-next\)/ })
+    t.equal(r.state.instanceId, 'i-next')
   })
 })
 
@@ -218,7 +226,7 @@ t.test('termination notice', async (t) => {
     t.same(r.decisions[0]!.data, {
       replicaId: R1, oldInstanceId: 'i-primary', newInstanceId: 'i-replica', oldPoolId: POOL_A, newPoolId: POOL_B,
       onDemandPrice: '0.096', oldSpotPrice: '0.0345', newSpotPrice: '0.031', signalEventId: signal.eventId,
-      signalType: 'termination-notice', responseTimeMs: 30_000, failoverTimeMs: 30_000,
+      signalType: 'termination-notice', responseTimeMs: 30_000, failoverTimeMs: 30_000, effectiveAt: signal.occurredAt,
     })
     t.match(r.decisions[1]!.data, {
       signalType: 'termination-notice', responseAction: 'failover', replicaId: R1, success: true,
@@ -257,14 +265,132 @@ t.test('termination notice', async (t) => {
     const r = when(s, termination(), env({ rebalancePolicy: 'ignore' }))
     t.match(r.decisions[1]!.data, { responseAction: 'failover' })
   })
-  t.test('a second termination notice for an instance already failed over is rejected', async (t) => {
-    const first = termination()
-    const s = given(...replayable(withReplicaEvents('ready'), first))
-    rejects(t, s, termination({ at: at(0, 10) }), /agent now runs i-replica/)
-  })
-  t.test('a second termination notice for the same instance is rejected as handled', async (t) => {
+  t.test('a true duplicate (same instance, same termination time) is answered once: accepted, nothing decided', async (t) => {
     const s = given(...replayable([registered()], termination()))
-    rejects(t, s, termination({ at: at(0, 10) }), /already handled/)
+    const r = when(s, termination({ at: at(0, 10) }))
+    t.equal(r.rejection, undefined)
+    t.same(r.decisions, [])
+    t.same(r.commands, [])
+  })
+  t.test('a notice for an instance the agent already failed over from is answered with an emergency snapshot of it, never a second failover', async (t) => {
+    // Failed over i-primary -> i-replica; a second replica is ready when another notice for i-primary (new time) arrives.
+    const s = given(...replayable(withReplicaEvents('ready'), termination()), requested(R2), launched(R2, { instanceId: 'i-replica-2' }), ready(R2))
+    const r = when(s, termination({ at: at(0, 10), terminationTime: at(3) }))
+    t.equal(r.rejection, undefined)
+    t.same(types(r.decisions), ['decision.emergency_snapshot_requested', 'decision.signal_recorded'])
+    t.same(r.commands.map((c) => [c.type, c.data]), [['command.emergency_snapshot', { instanceId: 'i-primary' }]])
+    t.match(r.decisions[1]!.data, {
+      responseAction: 'emergency-snapshot', instanceId: 'i-primary', success: false,
+      error: /i-primary is not the agent's current instance \(i-replica\)/,
+    })
+    t.match(r.state, { instanceId: 'i-replica', currentReplicaId: R2 })
+  })
+})
+
+t.test('order across topics (issue 8 §1): facts carry their occurredAt, notices are never dropped', async (t) => {
+  t.test('a notice for i-2 consumed before the switch i-1 -> i-2 that preceded it fails over from i-2', async (t) => {
+    const s = withReplica('ready') // on i-primary, replica R1 ready
+    const notice = termination({ instanceId: 'i-2', poolId: POOL_C, at: at(0, 20) })
+    const r = when(s, notice)
+    t.equal(r.rejection, undefined)
+    t.same(types(r.decisions), ['decision.failover_executed', 'decision.signal_recorded'])
+    t.match(r.decisions[0]!.data, { oldInstanceId: 'i-2', oldPoolId: POOL_C, newInstanceId: 'i-replica' })
+    t.match(r.state, { instanceId: 'i-replica', formerInstances: ['i-primary', 'i-2'] })
+    // The switch arrives late: it changes the history, not the agent's instance.
+    const late = when(r.state, switched('i-primary', 'i-2', { at: at(0, 10) }))
+    t.equal(late.rejection, undefined)
+    t.match(late.state, { instanceId: 'i-replica', poolId: POOL_B })
+  })
+  t.test('a notice for a newer instance with no replica asks an emergency snapshot of that instance', async (t) => {
+    const r = when(given(registered()), termination({ instanceId: 'i-2', poolId: POOL_C, at: at(0, 20) }))
+    t.same(r.commands.map((c) => [c.type, c.data]), [['command.emergency_snapshot', { instanceId: 'i-2' }]])
+    t.match(r.state, { instanceId: 'i-2', poolId: POOL_C, formerInstances: ['i-primary'] })
+  })
+  t.test('a heartbeat produced before a failover and consumed after it does not move the agent back', async (t) => {
+    const failedOver = when(withReplica('ready'), termination({ at: at(0, 20) })).state
+    const stale = when(failedOver, heartbeat({ at: at(0, 15) }))
+    t.match(stale.state, { instanceId: 'i-replica', poolId: POOL_B })
+    // Newer by the agent's clock but naming the instance it left (the agent had not processed the promotion yet): still no.
+    const lagging = when(stale.state, heartbeat({ at: at(0, 25) }))
+    t.match(lagging.state, { instanceId: 'i-replica', poolId: POOL_B, lastHeartbeatAt: at(0, 25) })
+    // The next notice for the live instance is answered.
+    const next = when(lagging.state, termination({ instanceId: 'i-replica', poolId: POOL_B, at: at(0, 40) }))
+    t.equal(next.rejection, undefined)
+    t.same(types(next.commands), ['command.emergency_snapshot'])
+    t.match(next.decisions[1]!.data, { instanceId: 'i-replica', error: 'no replica to fail over to' })
+  })
+  t.test('an older heartbeat never overwrites newer prices of the same instance', async (t) => {
+    const s = given(registered(), wire('agent.heartbeat', {
+      status: 'online', instanceId: 'i-primary', mode: 'spot', poolId: POOL_A, spotPrice: '0.05', onDemandPrice: '0.096',
+    }, { at: at(5) }))
+    const r = when(s, heartbeat({ at: at(1) }))
+    t.match(r.state, { spotPrice: '0.05', instanceAt: at(5), lastHeartbeatAt: at(5) })
+  })
+  t.test('a heartbeat of a new instance before its switch report moves the agent; the switch then changes nothing', async (t) => {
+    const s = when(given(registered()), heartbeat({ instanceId: 'i-2', poolId: POOL_C, at: at(2) })).state
+    t.match(s, { instanceId: 'i-2', poolId: POOL_C, formerInstances: ['i-primary'] })
+    const r = when(s, switched('i-primary', 'i-2', { at: at(1) }))
+    t.match(r.state, { instanceId: 'i-2', instanceAt: at(2), spotPrice: '0.0345' })
+  })
+})
+
+t.test('derived numbers never refuse a signal (issue 8 §2): saturated durations, clock skew recorded', async (t) => {
+  for (const [name, occurredAt, response, skew] of [
+    ['occurredAt in 1970', '1970-01-01T00:00:00.000Z', 2_147_483_647, Date.parse('1970-01-01T00:00:00.000Z') - NOW.getTime()],
+    ['occurredAt 25 days ago', new Date(NOW.getTime() - 25 * 86_400_000).toISOString(), 2_147_483_647, -25 * 86_400_000],
+    ['occurredAt an hour in the future', new Date(NOW.getTime() + 3_600_000).toISOString(), 0, 3_600_000],
+  ] as const) {
+    t.test(name, async (t) => {
+      const signal = termination({ at: occurredAt, terminationTime: occurredAt })
+      const failover = when(withReplica('ready'), signal)
+      t.match(find(failover.decisions, 'decision.failover_executed').data, { responseTimeMs: response, failoverTimeMs: response })
+      t.match(find(failover.decisions, 'decision.signal_recorded').data, { responseTimeMs: response, clockSkewMs: skew })
+      const snapshot = when(given(registered()), signal)
+      t.match(find(snapshot.decisions, 'decision.signal_recorded').data, { responseAction: 'emergency-snapshot', responseTimeMs: response, clockSkewMs: skew })
+      t.ok(DecisionEventSchema.safeParse(find(snapshot.decisions, 'decision.signal_recorded')).success, 'the decision passes its own schema')
+    })
+  }
+})
+
+t.test('unknown agents (issue 8 §4): parked until the registration, then applied in order', async (t) => {
+  t.test('an input before the registration is parked: nothing applied, no rejection', async (t) => {
+    const e = termination({ at: at(0, 5) })
+    const r = when(given(), e)
+    t.equal(r.rejection, undefined)
+    t.same(types(r.decisions), ['decision.input_parked'])
+    t.same(r.commands, [])
+    t.match(r.state, { registered: false, instanceId: null, parked: [{ eventId: e.eventId, occurredAt: e.occurredAt }] })
+  })
+  t.test('the registration binds the client and releases the parked inputs by occurredAt, then event id', async (t) => {
+    const a = heartbeat({ at: at(1), eventId: uuid(3, 4), clientId: uuid(1, 77) })
+    const b = termination({ at: at(0, 5), eventId: uuid(2, 4) })
+    const c = rebalance({ at: at(0, 5), eventId: uuid(1, 4) })
+    let s = given()
+    for (const x of [a, b, c]) s = when(s, x).state
+    const reg = registered({ clientId: uuid(1, 77) })
+    const r = when(s, reg)
+    t.same(types(r.decisions), ['decision.parked_released'])
+    t.same(find(r.decisions, 'decision.parked_released').data.eventIds, [c.eventId, b.eventId, a.eventId])
+    t.match(r.state, { registered: true, clientId: uuid(1, 77), parked: [] })
+  })
+  t.test('a registration claiming another client\'s agent is refused', async (t) =>
+    rejects(t, given(registered()), registered({ clientId: uuid(1, 77) }), /belongs to another client/))
+  t.test('replay applies parked inputs at the registration, with their decisions', async (t) => {
+    const e = env()
+    const early = [termination({ at: at(0, 5) }), configChanged({ manualReplicaEnabled: true }, { at: at(0, 1) })]
+    const inputs: AgentInput[] = [...early, registered({ at: at(0, 10) })]
+    let live = initialAgentState(AGENT, CLIENT)
+    const log: AgentEvent[] = [...inputs]
+    const pending = new Map(early.map((x) => [x.eventId, x]))
+    const queue = [...inputs]
+    for (let input = queue.shift(); input; input = queue.shift()) {
+      const out = decide(input, live, e)
+      live = applyOutcome(live, input, out)
+      log.push(...out.decisions)
+      queue.unshift(...releasedBy(out).map((id) => pending.get(id)!))
+    }
+    t.match(live, { registered: true, manualReplicaEnabled: true, lastInterruptionSignal: at(0, 5) })
+    t.same(replay(initialAgentState(AGENT, CLIENT), log), live)
   })
 })
 
@@ -364,8 +490,10 @@ t.test('user requests', async (t) => {
   })
   t.test('create with no pool available is rejected', async (t) =>
     rejects(t, given(registered()), user('user.replica_create_requested', { replicaId: R2 }), /no spot pool/, env({ choosePool: () => null })))
-  t.test('create before the agent reported its instance is rejected', async (t) =>
-    rejects(t, given(), user('user.replica_create_requested', { replicaId: R2 }), /not reported its instance/))
+  t.test('create in a pool of another instance type is rejected (issue 8 §8)', async (t) =>
+    rejects(t, given(registered()), user('user.replica_create_requested', { replicaId: R2, poolId: 'c5.large.us-east-1b' }), /instance type c5.large, the agent runs m5.large/))
+  t.test('create in a pool of another region is rejected (issue 8 §8)', async (t) =>
+    rejects(t, given(registered()), user('user.replica_create_requested', { replicaId: R2, poolId: 'm5.large.us-west-2a' }), /region us-west-2, the agent runs in us-east-1/))
   t.test('promote of a ready replica switches the agent to it without counting an interruption', async (t) => {
     const r = when(withReplica('ready'), user('user.replica_promote_requested', { replicaId: R1 }))
     t.same(types(r.decisions), ['decision.replica_promoted'])

@@ -16,8 +16,8 @@ import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent, type AgentInput } from '../../src/agent/agent.events.js'
 import { submitInput } from '../../src/log/core.js'
-import { agentFromRow, replicaFromRow, saveAgents, saveReplicas, type ReplicaWrite } from '../../src/agent/agent.repository.js'
-import { RECENT_SIGNALS_KEPT, initialAgentState, replay, type AgentState } from '../../src/agent/agent.state.js'
+import { agentFromRow, loadRecentSignals, replicaFromRow, saveAgents, saveReplicas, type ReplicaWrite } from '../../src/agent/agent.repository.js'
+import { initialAgentState, replay, type AgentState } from '../../src/agent/agent.state.js'
 import { createDb } from '../../src/db/connect.js'
 import type { Database } from '../../src/db/database.js'
 import { parseEventObject } from '../../src/events/parse.js'
@@ -294,10 +294,8 @@ function parseLogged(type: string, payload: string): AgentEvent {
 async function stateFromRows(db: Kysely<Database>, agentId: string): Promise<AgentState> {
   const [row] = await rows(db, `SELECT * FROM agents WHERE id = '${agentId}'`)
   const reps = await rows(db, `SELECT * FROM replica_instances WHERE agent_id = '${agentId}' ORDER BY id`)
-  const signals = await rows(db, `SELECT * FROM spot_interruption_events WHERE agent_id = '${agentId}' ORDER BY id DESC LIMIT ${RECENT_SIGNALS_KEPT}`)
-  return agentFromRow(row as never, reps.map((r) => replicaFromRow(r as never)), signals.reverse().map((x) => ({
-    signalType: x.signal_type, instanceId: x.instance_id, poolId: x.pool_id, at: new Date(x.detected_at + 'Z').toISOString(),
-  })))
+  const signals = (await loadRecentSignals(db, [agentId])).get(agentId) ?? []
+  return agentFromRow(row as never, reps.map((r) => replicaFromRow(r as never)), signals)
 }
 
 /** One line per log row, for the diagnosis of a failed replay. */

@@ -1,49 +1,9 @@
-// Money normalisation and the pool id grammar, the two field rules every
-// consumer and table depends on.
+// The pool id grammar (AWS, Local Zone and Wavelength AZs) and free text cut
+// to its column; money has its own file (money.test.ts).
 import t from 'tap'
 import {
-  AzSchema, MoneySchema, PoolIdSchema, azInRegion, normaliseMoney, parsePoolId,
+  AzSchema, PoolIdSchema, ReplicaErrorSchema, TerminationReasonSchema, azInRegion, parsePoolId, truncateChars,
 } from '../../src/events/fields.js'
-
-t.test('money: numbers and strings become canonical decimal strings', async (t) => {
-  const cases: Array<[number | string, string]> = [
-    [0.0345, '0.0345'], ['0.0345', '0.0345'], [0, '0'], [-0, '0'], ['0', '0'], ['0.000000', '0'],
-    [1, '1'], ['1.500000', '1.5'], ['007.250', '7.25'], [0.000001, '0.000001'], ['0.000001', '0.000001'],
-    [123.456789, '123.456789'], [999999999.999999, '999999999.999999'], ['999999999.999999', '999999999.999999'],
-    ['12.3400000000', '12.34'], [4.5e-5, '0.000045'],
-  ]
-  for (const [input, expected] of cases) {
-    t.same(normaliseMoney(input), { ok: true, value: expected }, `${typeof input} ${String(input)}`)
-  }
-  t.equal(MoneySchema.parse('0.096000'), '0.096')
-  t.equal(MoneySchema.parse(0.096), '0.096')
-})
-
-t.test('money: refuses what would need rounding or is not a price', async (t) => {
-  const cases: Array<[unknown, RegExp]> = [
-    [0.1 + 0.2, /at most 6 decimal places/], // 0.30000000000000004
-    ['0.1234567', /at most 6 decimal places/], [1e-7, /at most 6 decimal places/],
-    [1e9, /at most 9 integer digits/], ['1000000000', /at most 9 integer digits/], [1e21, /at most 9 integer digits/],
-    [-0.01, /must not be negative/], ['-0.01', /must not be negative/], ['-0', /must not be negative/],
-    [Number.NaN, /finite/], [Number.POSITIVE_INFINITY, /finite/],
-    ['', /plain decimal/], ['1e-3', /plain decimal/], [' 1.5', /plain decimal/], ['1.', /plain decimal/],
-    ['.5', /plain decimal/], ['+1', /plain decimal/], ['1,5', /plain decimal/], ['0x10', /plain decimal/],
-    [true, /decimal number or string/], [null, /decimal number or string/],
-  ]
-  for (const [input, reason] of cases) {
-    const r = normaliseMoney(input)
-    t.equal(r.ok, false, `rejects ${typeof input} ${String(input)}`)
-    if (!r.ok) t.match(r.reason, reason)
-  }
-  const bad = MoneySchema.safeParse(0.1 + 0.2)
-  t.equal(bad.success, false)
-  t.match(bad.error?.issues[0]?.message, /6 decimal places/)
-  t.match(MoneySchema.safeParse(false).error?.issues[0]?.message, /decimal number or string/)
-})
-
-t.test('money: a normalised value normalises to itself', async (t) => {
-  for (const v of ['0', '0.5', '12.000001', '999999999.999999']) t.same(normaliseMoney(v), { ok: true, value: v })
-})
 
 t.test('pool ids', async (t) => {
   for (const ok of ['m5.large.us-east-1a', 'c7i-flex.2xlarge.eu-central-1b', 'u-6tb1.metal.us-gov-west-1c', 'r6g.16xlarge.ap-southeast-2a', 't3.micro.us-west-2-lax-1a']) {
@@ -59,4 +19,40 @@ t.test('pool ids', async (t) => {
   t.ok(azInRegion('us-east-1a', 'us-east-1'))
   t.notOk(azInRegion('us-east-10a', 'us-east-1'))
   t.notOk(azInRegion('us-west-1a', 'us-east-1'))
+})
+
+t.test('Local Zone and Wavelength Zone names are AZs, in pool ids too', async (t) => {
+  const zones: Array<[string, string]> = [
+    ['us-west-2-lax-1a', 'us-west-2'], ['us-west-2-lax-1b', 'us-west-2'], ['us-east-1-bos-1a', 'us-east-1'],
+    ['us-west-2-phx-2a', 'us-west-2'], ['ap-southeast-1-bkk-1a', 'ap-southeast-1'],
+    ['us-east-1-wl1-bos-wlz-1', 'us-east-1'], ['us-west-2-wl1-sfo-wlz-1', 'us-west-2'],
+    ['ap-northeast-1-wl1-nrt-wlz-1', 'ap-northeast-1'], ['eu-west-2-wl1-lon-wlz-1', 'eu-west-2'],
+  ]
+  for (const [az, region] of zones) {
+    t.ok(AzSchema.safeParse(az).success, `az ${az}`)
+    t.ok(azInRegion(az, region), `${az} in ${region}`)
+    t.notOk(azInRegion(az, 'eu-central-1'), `${az} not in eu-central-1`)
+    const poolId = `t3.medium.${az}`
+    t.ok(PoolIdSchema.safeParse(poolId).success, `pool ${poolId}`)
+    t.same(parsePoolId(poolId), { instanceType: 't3.medium', az, region })
+  }
+  for (const bad of ['us-east-1-wl1-bos-wlz', 'us-east-1-wl1-bos-wlz-1a', 'us-east-1-wlz-1', 'us-east-1-bos-1', 'us-east-1-bos1a']) {
+    t.notOk(AzSchema.safeParse(bad).success, `not an az: ${bad}`)
+    t.notOk(PoolIdSchema.safeParse(`t3.medium.${bad}`).success, `not a pool: t3.medium.${bad}`)
+  }
+  // The longest names fit their columns: az VARCHAR(32), pool id VARCHAR(128).
+  t.notOk(AzSchema.safeParse(`us-east-1-wl1-${'b'.repeat(20)}-wlz-1`).success, 'an az over 32 characters')
+})
+
+t.test('free text is cut to its column, by characters, never refused for its length', async (t) => {
+  t.equal(TerminationReasonSchema.parse('spot reclaimed'), 'spot reclaimed')
+  t.equal(TerminationReasonSchema.parse(''), '', 'an empty reason still ends the replica')
+  t.equal(TerminationReasonSchema.parse('x'.repeat(300)), 'x'.repeat(255))
+  t.equal(TerminationReasonSchema.parse('x'.repeat(255)), 'x'.repeat(255))
+  // 300 emoji are 600 UTF-16 units; the column counts 255 characters and a pair is never split.
+  t.equal(TerminationReasonSchema.parse('😀'.repeat(300)), '😀'.repeat(255))
+  t.equal(TerminationReasonSchema.parse('é'.repeat(254) + '😀😀'), 'é'.repeat(254) + '😀')
+  t.equal(ReplicaErrorSchema.parse('e'.repeat(10_000)).length, 4096)
+  t.equal(truncateChars('a😀b', 2), 'a😀')
+  t.notOk(TerminationReasonSchema.safeParse(42).success, 'not text at all is still refused')
 })

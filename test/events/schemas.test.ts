@@ -63,7 +63,8 @@ t.test('type-specific rules', async (t) => {
   const hb = example('agent.heartbeat')
   t.match(issuesOf({ ...hb, data: { ...hb.data, mode: 'reserved' } }), /^data\.mode: /)
   t.match(issuesOf({ ...hb, data: { ...hb.data, spotPrice: -1 } }), /^data\.spotPrice: must not be negative/)
-  t.match(issuesOf({ ...hb, data: { ...hb.data, onDemandPrice: 0.1 + 0.2 } }), /^data\.onDemandPrice: must have at most 6 decimal places/)
+  t.match(issuesOf({ ...hb, data: { ...hb.data, onDemandPrice: 1_000_000 } }), /^data\.onDemandPrice: must be less than 1000000/)
+  t.same(EventSchema.parse({ ...hb, data: { ...hb.data, onDemandPrice: 0.1 + 0.2 } }).data, { ...hb.data, onDemandPrice: '0.3', spotPrice: '0.0345' }, 'a float price is rounded to 6 places')
 
   const cfg = example('agent.config_changed')
   t.match(issuesOf({ ...cfg, data: {} }), /^data: at least one of/)

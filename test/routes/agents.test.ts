@@ -145,6 +145,15 @@ t.test('client API', async (t) => {
     t.same((await call({ method: 'GET', url: `/api/client/${client.id}/replicas` })).json(), [])
   })
 
+  await t.test('a manual replica in a pool of another instance type or region: 409 with the reason (issue 8 §8)', async (t) => {
+    const type = await createReplica({ poolId: 'c5.large.us-east-1b' })
+    t.equal(type.statusCode, 409)
+    t.match(type.json(), { error: 'rule_rejected', message: /instance type c5.large, the agent runs m5.large/ })
+    const region = await createReplica({ poolId: 'm5.large.eu-west-1a' })
+    t.equal(region.statusCode, 409)
+    t.match(region.json(), { error: 'rule_rejected', message: /region eu-west-1, the agent runs in us-east-1/ })
+  })
+
   let replicaId = ''
   const key = randomUUID()
   await t.test('create a replica; a retry with the same Idempotency-Key is a no-op', async (t) => {
@@ -219,6 +228,8 @@ t.test('client API', async (t) => {
       'agent.config_changed', // manual on
       'user.replica_create_requested', // refused: one live
       'agent.config_changed', // auto on
+      'user.replica_create_requested', // refused: pool of another instance type
+      'user.replica_create_requested', // refused: pool of another region
       'user.replica_create_requested', // with key (the retry is not logged again)
       'user.replica_create_requested', // refused, with key
       'user.replica_promote_requested', // refused: launching
