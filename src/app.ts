@@ -1,18 +1,29 @@
 /**
  * The HTTP API as a Fastify plugin; it never listens (src/server.ts does).
- * Health, readiness (database answers and the consumer is in its group) and
- * Prometheus metrics; the client API under /api (bearer token, see
- * plugins/auth.ts) and the one error handler (errors.ts).
+ * Zod schemas on every route (fastify-type-provider-zod) validate requests,
+ * type the handlers, check responses and make the OpenAPI document at /docs.
+ * Health, readiness and Prometheus metrics are open; the client API (client
+ * bearer token) and the operator API (OPERATOR_TOKEN) are rate limited per
+ * token. One error handler (errors.ts) answers every failure.
  */
 import type { FastifyInstance } from 'fastify'
-import { sql, type Kysely } from 'kysely'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
 import { dashboard } from './dashboard.js'
-import { errorHandler } from './errors.js'
+import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
-import { clientAuth } from './plugins/auth.js'
+import { clientAuth, operatorAuth } from './plugins/auth.js'
+import { corsPlugin } from './plugins/cors.js'
+import { metricsPlugin } from './plugins/metrics.js'
+import { rateLimitPlugin } from './plugins/rate-limit.js'
+import { swaggerPlugin } from './plugins/swagger.js'
 import { agentRoutes } from './routes/agents.js'
+import { healthRoutes } from './routes/health.js'
+import { historyRoutes } from './routes/history.js'
+import { instanceRoutes } from './routes/instances.js'
+import { operatorRoutes } from './routes/operator.js'
 import { replicaRoutes } from './routes/replicas.js'
 
 export interface AppDeps {
@@ -21,27 +32,39 @@ export interface AppDeps {
   consumerReady: () => boolean
   /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
   pipeline: Pipeline
+  /** UI origins allowed to call the API from a browser (CORS_ORIGINS). */
+  corsOrigins?: readonly string[]
+  /** OPERATOR_TOKEN; unset, the operator routes refuse every request. */
+  operatorToken?: string | undefined
+  /** Requests per token per window; default 1200 a minute. */
+  rateLimit?: { max: number, timeWindowMs: number }
 }
 
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  fastify.setValidatorCompiler(validatorCompiler)
+  fastify.setSerializerCompiler(serializerCompiler)
   fastify.setErrorHandler(errorHandler)
+  fastify.setNotFoundHandler(notFoundHandler)
 
+  await fastify.register(metricsPlugin, { metrics: deps.metrics })
+  await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
+  await fastify.register(swaggerPlugin)
+  await fastify.register(healthRoutes, deps)
   await fastify.register(dashboard) // the page at / (public/), uPlot from its package
 
-  fastify.get('/healthz', async () => ({ status: 'ok' }))
-
-  fastify.get('/readyz', async (_req, reply) => {
-    const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
-    const consumer = deps.consumerReady()
-    return reply.code(database && consumer ? 200 : 503).send({ ready: database && consumer, database, consumer })
-  })
-
-  fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.text()))
-
   await fastify.register(async (api) => {
-    clientAuth(api, deps.db)
-    const commands = { db: deps.db, pipeline: deps.pipeline }
-    await api.register(agentRoutes, commands)
-    await api.register(replicaRoutes, commands)
+    await api.register(rateLimitPlugin, deps.rateLimit ?? { max: 1200, timeWindowMs: 60_000 })
+    await api.register(async (client) => {
+      clientAuth(client, deps.db)
+      const commands = { db: deps.db, pipeline: deps.pipeline }
+      await client.register(agentRoutes, commands)
+      await client.register(replicaRoutes, commands)
+      await client.register(historyRoutes, { db: deps.db })
+      await client.register(instanceRoutes, { db: deps.db })
+    })
+    await api.register(async (operator) => {
+      operatorAuth(operator, deps.operatorToken)
+      await operator.register(operatorRoutes, { db: deps.db, pipeline: deps.pipeline })
+    })
   })
 }

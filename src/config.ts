@@ -20,6 +20,7 @@ export const ConfigSchema = DbConfigSchema.extend({
   HOST: z.string().default('127.0.0.1'),
   OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CORS_ORIGINS: csv.default([]),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
   TOPIC_SPOT_INTERRUPTIONS: z.string().min(1).default('spot-interruptions'),
   TOPIC_REPLICA_EVENTS: z.string().min(1).default('replica-events'),
   TOPIC_AGENT_EVENTS: z.string().min(1).default('agent-events'),

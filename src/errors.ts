@@ -4,6 +4,7 @@
  * 5xx messages never reach the client: they are logged with the request.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import type { z } from 'zod'
 
 export abstract class DomainError extends Error {
@@ -61,10 +62,24 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where
   })))
 }
 
+// The route schemas' parts, named as parseInput names them.
+const PART: Record<string, string> = { body: 'body', headers: 'headers', params: 'params', querystring: 'query' }
+
+/** A request that failed its route schema (fastify-type-provider-zod): the zod issues, paths starting at the part. */
+function schemaIssues(error: unknown): ValidationIssue[] | null {
+  if (!hasZodFastifySchemaValidationErrors(error)) return null
+  const where = PART[error.validationContext ?? ''] ?? 'request'
+  return error.validation.map((v) => ({
+    path: [where, ...v.instancePath.split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p))],
+    code: v.keyword, message: v.message ?? v.keyword,
+  }))
+}
+
 /** The app's one error handler. */
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (error instanceof ValidationError) {
-    return reply.code(400).send({ error: 'validation', issues: error.issues })
+  const issues = error instanceof ValidationError ? error.issues : schemaIssues(error)
+  if (issues !== null) {
+    return reply.code(400).send({ error: 'validation', issues })
   }
   if (error instanceof DomainError) {
     return reply.code(error.statusCode).send({ error: error.code, message: error.message })
@@ -74,6 +89,12 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   if (status < 500) {
     return reply.code(status).send({ error: 'code' in error && typeof error.code === 'string' ? error.code : 'bad_request', message: error.message })
   }
+  // A response that fails its schema is a bug of ours, a 500 like any other.
   request.log.error({ err: error, method: request.method, url: request.url, reqId: request.id }, 'request failed')
   return reply.code(status).send({ error: 'internal', message: 'Internal Server Error' })
+}
+
+/** Unknown routes answer in the same shape as every other error. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ error: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found` })
 }

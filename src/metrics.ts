@@ -1,50 +1,89 @@
 /**
- * Counters and gauges rendered in the Prometheus text format for GET /metrics.
- * Small on purpose: the service exports a handful of series.
+ * The service's Prometheus series (prom-client), one Registry per Metrics
+ * instance so that every app built in a test has its own counts. Besides the
+ * default process metrics: events consumed by type, consumer lag per
+ * partition, dead letters, failovers, emergency snapshots, the decision
+ * latency histogram and HTTP latency (observed by plugins/metrics.ts).
+ *
+ * Counters and gauges keep a synchronous `get(labels)` (prom-client's own is
+ * async) because the consumer's tests and the fleet stats read them directly.
  */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
 type Labels = Record<string, string>
 
 const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort())
-const render = (labels: Labels) => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
+
+class CounterSeries {
+  private readonly counter: Counter
+  private readonly values = new Map<string, number>()
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[] = []) {
+    this.counter = new Counter({ name, help, labelNames, registers: [registry] })
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    this.counter.inc(labels, by)
+    this.values.set(key(labels), this.get(labels) + by)
+  }
+  get(labels: Labels = {}): number { return this.values.get(key(labels)) ?? 0 }
 }
 
-class Series {
-  private readonly values = new Map<string, { labels: Labels, value: number }>()
-  constructor(readonly name: string, readonly help: string, readonly kind: 'counter' | 'gauge') {}
-  inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels)
-    const cur = this.values.get(k)
-    if (cur) cur.value += by
-    else this.values.set(k, { labels, value: by })
+class GaugeSeries {
+  private readonly gauge: Gauge
+  private readonly values = new Map<string, number>()
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[] = []) {
+    this.gauge = new Gauge({ name, help, labelNames, registers: [registry] })
   }
-  set(labels: Labels, value: number): void { this.values.set(key(labels), { labels, value }) }
-  get(labels: Labels = {}): number { return this.values.get(key(labels))?.value ?? 0 }
-  text(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.kind}`]
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${render(labels)} ${value}`)
-    return lines.join('\n')
+  set(labels: Labels, value: number): void {
+    this.gauge.set(labels, value)
+    this.values.set(key(labels), value)
   }
+  get(labels: Labels = {}): number { return this.values.get(key(labels)) ?? 0 }
+}
+
+class HistogramSeries {
+  private readonly histogram: Histogram
+  private readonly totals = new Map<string, { count: number, sum: number }>()
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly string[], buckets: number[]) {
+    this.histogram = new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+  }
+  observe(labels: Labels, value: number): void {
+    this.histogram.observe(labels, value)
+    const t = this.totals.get(key(labels)) ?? { count: 0, sum: 0 }
+    this.totals.set(key(labels), { count: t.count + 1, sum: t.sum + value })
+  }
+  count(labels: Labels = {}): number { return this.totals.get(key(labels))?.count ?? 0 }
+  sum(labels: Labels = {}): number { return this.totals.get(key(labels))?.sum ?? 0 }
 }
 
 export class Metrics {
-  readonly eventsConsumed = new Series('spotfleet_events_consumed_total', 'Events applied, by type', 'counter')
-  readonly duplicates = new Series('spotfleet_events_duplicate_total', 'Events skipped as already stored', 'counter')
-  readonly deadLetters = new Series('spotfleet_dead_letters_total', 'Messages dead-lettered, by topic', 'counter')
-  readonly failovers = new Series('spotfleet_failovers_total', 'Failovers executed', 'counter')
-  readonly lag = new Series('spotfleet_consumer_lag', 'Offset lag per topic partition at the last batch', 'gauge')
-  readonly retries = new Series('spotfleet_db_retries_total', 'Transient database failures retried', 'counter')
-  readonly batchSeconds = new Series('spotfleet_batch_apply_seconds_total', 'Time spent applying batches', 'counter')
-  readonly batches = new Series('spotfleet_batches_total', 'Batches applied', 'counter')
-  readonly decisionSeconds = new Series('spotfleet_decision_latency_seconds_total', 'Signal occurredAt to decision commit, summed', 'counter')
-  readonly decisions = new Series('spotfleet_decisions_total', 'Decisions taken on spot signals', 'counter')
-  readonly checkpointResets = new Series('spotfleet_checkpoint_resets_total', 'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', 'counter')
-  readonly messagesLost = new Series('spotfleet_messages_lost_to_retention_total', 'Messages retention deleted before the service saw them, by topic partition', 'counter')
-  readonly deadLettersRefused = new Series('spotfleet_dead_letters_refused_total', 'Dead letters the broker or the producer limit refused on <topic>.dlq (marked, not retried)', 'counter')
-  readonly outboxSent = new Series('spotfleet_outbox_published_total', 'Outbox rows published', 'counter')
+  readonly registry = new Registry()
+  readonly eventsConsumed = new CounterSeries(this.registry, 'spotfleet_events_consumed_total', 'Events applied, by type', ['type'])
+  readonly duplicates = new CounterSeries(this.registry, 'spotfleet_events_duplicate_total', 'Events skipped as already stored')
+  readonly deadLetters = new CounterSeries(this.registry, 'spotfleet_dead_letters_total', 'Messages dead-lettered, by topic', ['topic'])
+  readonly failovers = new CounterSeries(this.registry, 'spotfleet_failovers_total', 'Failovers executed')
+  readonly emergencySnapshots = new CounterSeries(this.registry, 'spotfleet_emergency_snapshots_total', 'Emergency snapshots requested (termination notice without a replica)')
+  readonly lag = new GaugeSeries(this.registry, 'spotfleet_consumer_lag', 'Offset lag per topic partition at the last batch', ['topic', 'partition'])
+  readonly retries = new CounterSeries(this.registry, 'spotfleet_db_retries_total', 'Transient database failures retried')
+  readonly batchSeconds = new CounterSeries(this.registry, 'spotfleet_batch_apply_seconds_total', 'Time spent applying batches')
+  readonly batches = new CounterSeries(this.registry, 'spotfleet_batches_total', 'Batches applied')
+  readonly decisionSeconds = new HistogramSeries(this.registry, 'spotfleet_decision_latency_seconds',
+    'Signal occurredAt to decision commit', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
+  readonly decisions = new CounterSeries(this.registry, 'spotfleet_decisions_total', 'Decisions taken on spot signals', ['action'])
+  readonly checkpointResets = new CounterSeries(this.registry, 'spotfleet_checkpoint_resets_total',
+    'Partitions started again from their beginning: the stored checkpoint was ahead of the high watermark', ['topic', 'partition'])
+  readonly messagesLost = new CounterSeries(this.registry, 'spotfleet_messages_lost_to_retention_total',
+    'Messages retention deleted before the service saw them, by topic partition', ['topic', 'partition'])
+  readonly deadLettersRefused = new CounterSeries(this.registry, 'spotfleet_dead_letters_refused_total',
+    'Dead letters the broker or the producer limit refused on <topic>.dlq (marked, not retried)')
+  readonly outboxSent = new CounterSeries(this.registry, 'spotfleet_outbox_published_total', 'Outbox rows published')
+  readonly httpSeconds = new HistogramSeries(this.registry, 'spotfleet_http_request_duration_seconds',
+    'HTTP request latency by route and status', ['method', 'route', 'status'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
 
-  text(): string {
-    return Object.values(this).filter((s): s is Series => s instanceof Series).map((s) => s.text()).join('\n') + '\n'
+  constructor() {
+    collectDefaultMetrics({ register: this.registry })
   }
+
+  /** The Prometheus text exposition of every series. */
+  text(): Promise<string> { return this.registry.metrics() }
+  get contentType(): string { return this.registry.contentType }
 }

@@ -85,7 +85,10 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   })())
 
   try {
-    await fastify.register(app, { db, metrics, consumerReady: consumer.isReady, pipeline })
+    await fastify.register(app, {
+      db, metrics, consumerReady: consumer.isReady, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
+      rateLimit: { max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
+    })
     await producer.connect()
     relay.start()
     await consumer.start()

@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Test } from 'tap'
-import { app as appPlugin } from '../src/app.js'
+import { type AppDeps, app as appPlugin } from '../src/app.js'
 import { createClient } from '../src/clients/client.repository.js'
 import type { Database } from '../src/db/database.js'
 import type { Pipeline } from '../src/log/core.js'
@@ -20,13 +20,16 @@ export interface TestApp {
   handlers: Pipeline
 }
 
-export async function buildApp(t: Test, opts: { handlers?: Pipeline, consumerReady?: () => boolean } = {}): Promise<TestApp> {
+export const OPERATOR_TOKEN = 'operator-token-for-tests-0123456789'
+
+export async function buildApp(t: Test, opts: Partial<Omit<AppDeps, 'db'>> = {}): Promise<TestApp & { metrics: Metrics }> {
   const { db } = await freshDatabase(t, { migrate: true })
-  const handlers = opts.handlers ?? pipeline()
+  const handlers = opts.pipeline ?? pipeline()
+  const metrics = opts.metrics ?? new Metrics()
   const app = Fastify({ logger: false })
-  await app.register(appPlugin, { db, metrics: new Metrics(), consumerReady: opts.consumerReady ?? (() => true), pipeline: handlers })
+  await app.register(appPlugin, { consumerReady: () => true, operatorToken: OPERATOR_TOKEN, ...opts, db, metrics, pipeline: handlers })
   await app.ready()
   t.teardown(() => app.close())
   const client = await createClient(db, 'test client')
-  return { app, db, client, handlers }
+  return { app, db, client, handlers, metrics }
 }

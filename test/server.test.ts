@@ -38,8 +38,8 @@ t.test('serve: ready, consumes, graceful SIGTERM exits 0', async (t) => {
   })
 
   const base = `http://127.0.0.1:${port}`
-  // serve listens once it is in its group, after its start-up checks: slow on a loaded 2-core machine.
-  await waitFor('healthz', async () => (await fetch(`${base}/healthz`)).ok, 90_000)
+  // Starting takes a while on a loaded 2-core machine (ts-node compiles every module, the consumer joins its group first).
+  await waitFor('healthz', async () => (await fetch(`${base}/healthz`)).ok, 120_000)
   await waitFor('readyz 200', async () => (await fetch(`${base}/readyz`)).status === 200, 60_000)
   t.same(await (await fetch(`${base}/readyz`)).json(), { ready: true, database: true, consumer: true })
 

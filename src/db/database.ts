@@ -312,6 +312,10 @@ export interface DeadLetterEventsTable {
   /** when the broker or the producer's size limit refused it on <topic>.dlq; not retried */
   publish_refused_at: NullableDateTime
   publish_error: string | null
+  redrive_count: Generated<number>
+  last_redriven_at: NullableDateTime
+  /** when a re-drive applied it; NULL while parked */
+  resolved_at: NullableDateTime
 }
 
 export interface OutboxTable {
@@ -496,7 +500,7 @@ export const DATABASE_COLUMNS = {
     'cause_event_id', 'topic', 'partition_no', 'offset_no', 'recorded_at'],
   consumer_checkpoints: ['topic', 'partition_no', 'offset_no', 'updated_at'],
   dead_letter_events: ['id', 'topic', 'partition_no', 'offset_no', 'message_key', 'raw_value', 'event_id', 'event_type',
-    'reason', 'created_at', 'published_at', 'publish_refused_at', 'publish_error'],
+    'reason', 'created_at', 'published_at', 'publish_refused_at', 'publish_error', 'redrive_count', 'last_redriven_at', 'resolved_at'],
   outbox: ['id', 'command_id', 'type', 'client_id', 'agent_id', 'payload', 'cause_event_id', 'created_at', 'sent_at',
     'attempts'],
   agent_parked_events: ['event_id', 'agent_id', 'client_id', 'type', 'occurred_at', 'payload', 'parked_at'],

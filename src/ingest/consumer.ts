@@ -92,9 +92,10 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       if (r.deadLettered) metrics.deadLetters.inc({ topic: batch.topic }, r.deadLettered)
       for (const { event: d } of r.produced) {
         if (d.type === 'decision.failover_executed') metrics.failovers.inc()
+        if (d.type === 'decision.emergency_snapshot_requested') metrics.emergencySnapshots.inc()
         if (d.type === 'decision.signal_recorded') {
           metrics.decisions.inc({ action: d.data.responseAction })
-          metrics.decisionSeconds.inc({}, d.data.responseTimeMs / 1000)
+          metrics.decisionSeconds.observe({}, d.data.responseTimeMs / 1000)
         }
       }
     }

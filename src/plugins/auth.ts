@@ -1,9 +1,12 @@
 /**
- * Client authentication: `Authorization: Bearer <client token>` names the
- * client whose rows a request may see. Registered as an onRequest hook in the
- * API's scope (no fastify-plugin: the decorator stays inside that scope), and
- * the ownership checks every client route makes before it reads or submits.
+ * Bearer authentication for the two API scopes. Client routes: the token
+ * names the client whose rows a request may see (looked up by its sha256 on
+ * every request, so a rotated or deactivated token stops at once). Operator
+ * routes: OPERATOR_TOKEN, compared in constant time; unset means the operator
+ * routes refuse everyone. Registered as onRequest hooks in the scopes (no
+ * fastify-plugin: the hook and the decorator stay inside their scope).
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import { clientByToken } from '../clients/client.repository.js'
@@ -14,18 +17,22 @@ export interface AuthClient { id: string, name: string }
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the auth hook in the API scope; null elsewhere. */
+    /** Set by the client auth hook in the client API scope; null elsewhere. */
     client: AuthClient | null
   }
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
+export function bearerToken(request: FastifyRequest): string | undefined {
+  return BEARER.exec(request.headers.authorization ?? '')?.[1]
+}
+
 /** Adds the hook to `scope`: every route registered in it needs a valid client token. */
 export function clientAuth(scope: FastifyInstance, db: Kysely<Database>): void {
   scope.decorateRequest('client', null)
   scope.addHook('onRequest', async (request) => {
-    const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
+    const token = bearerToken(request)
     if (token === undefined) throw new UnauthorizedError('a bearer token is required')
     const client = await clientByToken(db, token)
     if (client === undefined) throw new UnauthorizedError('unknown or inactive token')
@@ -33,23 +40,28 @@ export function clientAuth(scope: FastifyInstance, db: Kysely<Database>): void {
   })
 }
 
-/** The authenticated client of a request in the API scope. */
+// Equal-length digests, so timingSafeEqual neither throws nor leaks the length.
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/** Adds the hook to `scope`: every route registered in it needs the operator token. */
+export function operatorAuth(scope: FastifyInstance, operatorToken: string | undefined): void {
+  const expected = operatorToken === undefined ? undefined : digest(operatorToken)
+  scope.addHook('onRequest', async (request) => {
+    const token = bearerToken(request)
+    if (token === undefined) throw new UnauthorizedError('the operator token is required')
+    if (expected === undefined || !timingSafeEqual(digest(token), expected)) {
+      throw new UnauthorizedError(expected === undefined ? 'operator routes are disabled: OPERATOR_TOKEN is not set' : 'wrong operator token')
+    }
+  })
+}
+
+/** The authenticated client of a request in the client API scope. */
 export function clientOf(request: FastifyRequest): AuthClient {
   if (request.client === null) throw new UnauthorizedError('a bearer token is required')
   return request.client
 }
 
-/**
- * The agent if it belongs to `clientId`. Another client's agent is reported
- * as missing, not forbidden, so agent ids do not leak across clients.
- */
-export async function ownedAgent(db: Kysely<Database>, clientId: string, agentId: string) {
-  const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).where('client_id', '=', clientId).executeTakeFirst()
-  if (agent === undefined) throw new NotFoundError(`agent ${agentId} not found`)
-  return agent
-}
-
-/** The client named in a path must be the token's client (404 otherwise, as for agents). */
+/** The client named in a path must be the token's client (404 otherwise, so ids do not leak across clients). */
 export function sameClient(request: FastifyRequest, clientId: string): AuthClient {
   const client = clientOf(request)
   if (client.id !== clientId) throw new NotFoundError(`client ${clientId} not found`)

@@ -7,12 +7,10 @@
  * replica it created).
  */
 import { randomUUID } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
-import { z } from 'zod'
 import type { AgentInput } from '../agent/agent.events.js'
 import type { Database } from '../db/database.js'
-import { ConflictError, RuleRejectedError, parseInput } from '../errors.js'
+import { ConflictError, RuleRejectedError } from '../errors.js'
 import { type Pipeline, submitInput } from '../log/core.js'
 
 export interface CommandDeps {
@@ -20,10 +18,9 @@ export interface CommandDeps {
   pipeline: Pipeline
 }
 
-const IdempotencyHeaders = z.object({ 'idempotency-key': z.uuid('Idempotency-Key must be a uuid').optional() })
-
-export function eventIdOf(request: FastifyRequest): string {
-  return parseInput(IdempotencyHeaders, request.headers, 'headers')['idempotency-key'] ?? randomUUID()
+/** The command's event id: the request's Idempotency-Key (validated by the route's header schema), or fresh. */
+export function eventIdOf(headers: { 'idempotency-key'?: string | undefined }): string {
+  return headers['idempotency-key'] ?? randomUUID()
 }
 
 /** Submits `event`; returns the event as logged (the first one, for a retried request). */

@@ -75,7 +75,7 @@ t.test('a second broker numbering from 0 again: every partition starts again fro
     t.equal(b.metrics.checkpointResets.get({ topic, partition: String(partition) }), 1, `partition ${partition}: one reset counted`)
     t.ok(warnings.some((w) => /checkpoint is ahead of the partition/.test(w.message) && w.topic === topic && w.partition === partition), `partition ${partition}: a warning names it`)
   }
-  t.match(b.metrics.text(), new RegExp(`spotfleet_checkpoint_resets_total\\{topic="${topic}",partition="0"\\} 1`))
+  t.match(await b.metrics.text(), new RegExp(`spotfleet_checkpoint_resets_total\\{topic="${topic}",partition="0"\\} 1`))
   t.equal(b.metrics.messagesLost.get({ topic, partition: '0' }), 0, 'nothing lost')
 })
 

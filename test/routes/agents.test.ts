@@ -116,14 +116,14 @@ t.test('client API', async (t) => {
     const r = await configure({ manualReplicaEnabled: true })
     t.equal(r.statusCode, 200)
     const body = r.json()
-    t.match(body, { agentId, manualReplicaEnabled: true, autoSwitchEnabled: false, currentReplicaId: String })
+    t.match(body, { success: true, agentId, manualReplicaEnabled: true, autoSwitchEnabled: false, manual_replica_enabled: true, auto_switch_enabled: false, currentReplicaId: String })
     manualId = body.currentReplicaId
     const [rep] = await rows<any>(db, `SELECT * FROM replica_instances WHERE id = '${manualId}'`)
     t.match(rep, { agent_id: agentId, pool_id: POOL_B, replica_type: 'manual', status: 'launching' })
     const cmds = await outbox()
     t.same(cmds.map((c) => [c.type, JSON.parse(c.payload).data]), [['command.launch_replica', { replicaId: manualId, poolId: POOL_B, reason: 'manual-replica-enabled' }]])
     const live = await call({ method: 'GET', url: `/api/client/${client.id}/replicas` })
-    t.match(live.json(), [{ id: manualId, agentId, poolId: POOL_B, replicaType: 'manual', status: 'launching', primaryInstanceId: 'i-primary' }])
+    t.match(live.json(), [{ agentId, primary: { instanceId: 'i-primary', instanceType: 'm5.large', mode: 'spot' }, replica: { id: manualId, pool: { name: POOL_B }, type: 'manual', status: 'launching', sync_status: 'initializing' } }])
     t.equal(live.json().length, 1)
   })
 

@@ -1,0 +1,54 @@
+/**
+ * The instance panel: pricing card (current pool, on-demand, every pool of
+ * the instance type with its savings), summary metrics and the price-history
+ * chart. The instance must be the current instance of one of the client's
+ * agents; anything else is a 404.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import type { Kysely } from 'kysely'
+import { z } from 'zod'
+import { agentOfInstance } from '../agent/agent.queries.js'
+import type { Database } from '../db/database.js'
+import { instanceSummary } from '../projections/instance-summary.queries.js'
+import { latestPoolPrices } from '../projections/pool-prices.queries.js'
+import { clientOf } from '../plugins/auth.js'
+import { InstanceParams } from './schemas.js'
+
+const tags = ['instances']
+const money = z.number().nullable()
+
+const Pricing = z.object({
+  currentMode: z.string(), currentPool: z.object({ id: z.string().nullable(), price: money }), onDemand: z.object({ price: money }),
+  pools: z.array(z.object({ id: z.string(), az: z.string(), price: money, savings: z.number().nullable().describe('% below on-demand') })),
+})
+
+const Summary = z.object({
+  uptimeHours: z.number(), totalSwitches: z.int(), switchesLast7Days: z.int(), totalSavings: z.number(), savingsLast30Days: z.number(),
+  spotPrice: money, onDemandPrice: money,
+})
+
+const num = (d: string | null) => (d === null ? null : Number(d))
+/** Percent below on-demand, two places. */
+const savingsPct = (price: number | null, onDemand: number | null) =>
+  price === null || onDemand === null || onDemand <= 0 ? null : Math.round((onDemand - price) / onDemand * 10_000) / 100
+
+export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = async (fastify, { db }) => {
+  fastify.get('/api/client/instances/:instanceId/pricing', {
+    schema: { tags, params: InstanceParams, response: { 200: Pricing } },
+  }, async (request) => {
+    const agent = await agentOfInstance(db, clientOf(request).id, request.params.instanceId)
+    const pools = agent.instance_type === null || agent.region === null ? [] : await latestPoolPrices(db, agent.instance_type, agent.region)
+    const onDemand = num(agent.ondemand_price) ?? num(pools.find((p) => p.onDemandPrice !== null)?.onDemandPrice ?? null)
+    const current = pools.find((p) => p.poolId === agent.current_pool_id)
+    return {
+      currentMode: agent.current_mode,
+      currentPool: { id: agent.current_pool_id, price: num(agent.spot_price) ?? num(current?.spotPrice ?? null) },
+      onDemand: { price: onDemand },
+      pools: pools.map((p) => ({ id: p.poolId, az: p.az, price: num(p.spotPrice), savings: savingsPct(num(p.spotPrice), onDemand) })),
+    }
+  })
+
+  fastify.get('/api/client/instances/:instanceId/metrics', {
+    schema: { tags, params: InstanceParams, response: { 200: Summary } },
+  }, async (request) => instanceSummary(db, await agentOfInstance(db, clientOf(request).id, request.params.instanceId)))
+}
