@@ -59,6 +59,7 @@ ensure_kafka() {
       | awk '/bootstrap.servers=/ && !done { sub(/.*bootstrap.servers=/, \"\"); print > \"$state/kafka.addr.tmp\"; close(\"$state/kafka.addr.tmp\"); system(\"mv $state/kafka.addr.tmp $state/kafka.addr\"); done=1 }'" \
       </dev/null >/dev/null 2>&1 &
     echo $! >"$state/kcat.pid"
+    kcat_started=$!
     disown
     started_here+=(kafka)
     for _ in $(seq 1 100); do [ -s "$state/kafka.addr" ] && break; sleep 0.1; done
@@ -68,6 +69,7 @@ ensure_kafka() {
 }
 
 started_here=()
+kcat_started=
 
 start() {
   : >"$envfile"
@@ -76,8 +78,10 @@ start() {
   cat "$envfile"
 }
 
+# With an argument, only that broker: a `run` stops the one it started, not
+# one a later invocation started after `stop` had taken this one away.
 stop_kafka() {
-  if [ -f "$state/kcat.pid" ]; then
+  if [ -f "$state/kcat.pid" ] && { [ -z "${1:-}" ] || [ "$(cat "$state/kcat.pid")" = "$1" ]; }; then
     pid=$(cat "$state/kcat.pid")
     kill -KILL -- "-$pid" 2>/dev/null || true  # the mock broker keeps nothing worth a graceful stop
     rm -f "$state/kcat.pid" "$state/kafka.addr"
@@ -96,7 +100,9 @@ stop() { stop_kafka; stop_mariadb; }
 # `run` stops only what this invocation started, so a run that reused
 # servers from `start` (or from a concurrent run) leaves them up.
 stop_started_here() {
-  for s in "${started_here[@]}"; do "stop_$s"; done
+  for s in "${started_here[@]}"; do
+    if [ "$s" = kafka ]; then stop_kafka "$kcat_started"; else "stop_$s"; fi
+  done
 }
 
 # If this `run` is killed outright (SIGKILL: no trap runs), the broker it
@@ -107,7 +113,7 @@ stop_started_here() {
 # the broker away from a command that is still shutting down cleanly.
 guard_started_kafka() {
   [[ " ${started_here[*]} " == *" kafka "* ]] || return 0
-  local pid; pid=$(cat "$state/kcat.pid")
+  local pid=$kcat_started
   exec 9> >(trap '' INT TERM; cat >/dev/null
     if [ "$(cat "$state/kcat.pid" 2>/dev/null)" = "$pid" ]; then
       kill -KILL -- "-$pid" 2>/dev/null; rm -f "$state/kcat.pid" "$state/kafka.addr"
@@ -122,9 +128,18 @@ guard_started_kafka() {
 run_child() {
   "$@" <&0 &
   local child=$!
-  trap 'kill -TERM "$child" 2>/dev/null' TERM
-  trap 'kill -INT "$child" 2>/dev/null' INT
-  trap 'kill -HUP "$child" 2>/dev/null' HUP
+  # A command that has not stopped 30 s after the first signal is killed: a
+  # shutdown that hangs (say, on a terminal that is gone) must not outlive us.
+  local deadline=
+  pass_on() {
+    kill "-$1" "$child" 2>/dev/null
+    [ -n "$deadline" ] || { (trap '' INT TERM HUP
+      for _ in $(seq 30); do kill -0 "$child" 2>/dev/null || exit 0; sleep 1; done
+      kill -KILL "$child" 2>/dev/null) 9>&- & deadline=$!; }
+  }
+  trap 'pass_on TERM' TERM
+  trap 'pass_on INT' INT
+  trap 'pass_on HUP' HUP
   # A parent that dies without signalling us (npm killed with SIGKILL) is
   # noticed by polling: we are re-parented, and the command is told to stop.
   local parent=$PPID

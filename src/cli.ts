@@ -14,6 +14,10 @@ import { formatReport, verifySchema } from './db/verify.js'
 import { demo, ensureTopics, stopRequested } from './demo.js'
 import { runFleet } from './fleet.js'
 import { serve } from './server.js'
+import { NotFreshError, rebuildFromKafka } from './ingest/rebuild-from-kafka.js'
+import { ReplayBusyError, replayFromLog } from './replay/from-log.js'
+import { progressFor } from './replay/progress.js'
+import { PROJECTIONS, pipeline } from './wiring.js'
 import { checkBroker, describeDatabaseError, StartupError } from './startup-checks.js'
 
 const USAGE = `usage: spotfleet <command>
@@ -24,7 +28,9 @@ const USAGE = `usage: spotfleet <command>
   serve                     consumer, outbox relay and HTTP API
   fleet --client-id ID [--agents N] [rates]   simulated agents of a client, producing to KAFKA_BROKERS until SIGINT/SIGTERM
   demo [--agents N] [rates] [--request-logs]  migrate, the demo client, serve and the simulated fleet
-  (rates: --heartbeat-ms, --pricing-ms, --sync-step-ms, --rebalances-per-hour, --terminations-per-hour)`
+  (rates: --heartbeat-ms, --pricing-ms, --sync-step-ms, --rebalances-per-hour, --terminations-per-hour)
+  replay --from log         rebuild every projection from event_log into shadow tables and swap them in (serve may keep running)
+  replay --from kafka       rebuild a fresh database from the topics' retained history through the same pipeline`
 
 type Command = (args: string[]) => Promise<number>
 
@@ -151,7 +157,43 @@ const fleetCommand: Command = async (args) => {
   return 0
 }
 
-const commands: Record<string, Command> = { migrate, client, serve: serveCommand, fleet: fleetCommand, demo: demoCommand }
+const replayCommand: Command = async (args) => {
+  const { values } = parseArgs({ args, options: { from: { type: 'string' } } })
+  if (values.from === 'log') {
+    const { DATABASE_URL } = parseEnv(DbConfigSchema)
+    const db = createDb({ url: DATABASE_URL, connectionLimit: 4 })
+    try {
+      const r = await replayFromLog(db, { projections: PROJECTIONS, progress: progressFor() })
+      console.log(`rebuild ${r.rebuildId}${r.resumed ? ' (resumed)' : ''}: ${r.rows} log rows in ${r.seconds.toFixed(1)} s, swapped in ${r.tables.join(', ')}`)
+      return 0
+    } finally {
+      await db.destroy()
+    }
+  }
+  if (values.from === 'kafka') {
+    const config = loadConfig()
+    await ensureConfiguredDatabase(config.DATABASE_URL)
+    const db = createDb({ url: config.DATABASE_URL, connectionLimit: 4 })
+    try {
+      await migrateToLatest(db)
+      const kafka = new Kafka({ clientId: config.KAFKA_CLIENT_ID, brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.WARN })
+      const t = topicsOf(config)
+      const r = await rebuildFromKafka({
+        kafka, db, topics: [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots],
+        pipeline: pipeline({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
+        groupId: `${config.KAFKA_GROUP_ID}-rebuild-${Date.now()}`, progress: progressFor(),
+      })
+      console.log(`rebuilt from ${r.messages} retained messages in ${r.seconds.toFixed(1)} s`)
+      return 0
+    } finally {
+      await db.destroy()
+    }
+  }
+  console.error('usage: spotfleet replay --from log|kafka')
+  return 2
+}
+
+const commands: Record<string, Command> = { migrate, client, serve: serveCommand, fleet: fleetCommand, demo: demoCommand, replay: replayCommand }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv
@@ -163,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(args)
   } catch (err) {
-    const known = err instanceof ConfigError || err instanceof MigrationError || err instanceof StartupError
+    const known = err instanceof ConfigError || err instanceof MigrationError || err instanceof StartupError || err instanceof ReplayBusyError || err instanceof NotFreshError
     const line = known ? (err as Error).message : describeDatabaseError(err, process.env.DATABASE_URL ?? '')
     console.error(line ?? `spotfleet ${name}: ${(err as Error)?.stack ?? String(err)}`)
     return 1

@@ -44,7 +44,7 @@ export async function startDemo(t: Test, env: NodeJS.ProcessEnv) {
   t.teardown(() => { if (npm.exitCode === null && npm.signalCode === null) process.kill(-npm.pid!, 'SIGKILL') })
   const running = await waitFor('the demo running', () => {
     if (npm.exitCode !== null) throw new Error(`the demo exited ${npm.exitCode}:\n${out}`)
-    return /#client=([0-9a-f-]{36})&token=(\S+)/.exec(out)
+    return /#client=([0-9a-f-]{36})&token=([^&\s]+)/.exec(out)
   }, 90_000, 100).catch((err: unknown) => { throw new Error(`${String(err)}\n${out}`) })
   const tree = processes().filter((p) => p.pgid === npm.pid)
   const node = tree.find((p) => p.cmd.includes('dist/src/bin.js demo') && p.cmd.startsWith('node'))

@@ -11,7 +11,7 @@ import { OPTS, convergeTable, recordVersion } from '../schema-kit.js'
 
 
 
-const tables: Record<string, string> = {
+export const tables: Record<string, string> = {
   event_log: `CREATE TABLE \`event_log\` (
     seq BIGINT NOT NULL AUTO_INCREMENT,
     event_id CHAR(36) NOT NULL,
@@ -30,7 +30,8 @@ const tables: Record<string, string> = {
     PRIMARY KEY (seq),
     UNIQUE KEY uq_event_log_event (event_id),
     KEY idx_event_log_agent (agent_id, seq),
-    KEY idx_event_log_type_time (type, occurred_at)
+    KEY idx_event_log_type_time (type, occurred_at),
+    KEY idx_event_log_cause (cause_event_id)
   ) ${OPTS}`,
 
   consumer_checkpoints: `CREATE TABLE \`consumer_checkpoints\` (

@@ -332,6 +332,27 @@ export interface OutboxTable {
   attempts: Generated<number>
 }
 
+/** One rebuild of the projections into a shadow database (src/replay/), its checkpoint. */
+export interface ReplayRebuildsTable {
+  id: Generated<number>
+  source: string
+  shadow_database: string
+  status: Generated<'running' | 'swapped'>
+  /** highest event_log seq applied to the shadow tables */
+  position: Generated<number>
+  /** JSON [[seq, first seen ms], ...]: seqs below position not read yet */
+  pending_gaps: string
+  events_applied: Generated<number>
+  started_at: DefaultedDateTime
+  updated_at: DefaultedDateTime
+  finished_at: NullableDateTime
+}
+
+/** The one row applying transactions share-lock and the replay swap locks exclusively. */
+export interface ReplayGateTable {
+  id: number
+}
+
 export type ActiveReplicasView = View<{
   replica_id: string
   agent_id: string
@@ -397,6 +418,8 @@ export interface Database {
   outbox: OutboxTable
   agent_parked_events: AgentParkedEventsTable
   agent_locks: AgentLocksTable
+  replay_rebuilds: ReplayRebuildsTable
+  replay_gate: ReplayGateTable
   v_active_replicas: ActiveReplicasView
   v_pool_reliability_ranking: PoolReliabilityRankingView
 }
@@ -505,6 +528,9 @@ export const DATABASE_COLUMNS = {
     'attempts'],
   agent_parked_events: ['event_id', 'agent_id', 'client_id', 'type', 'occurred_at', 'payload', 'parked_at'],
   agent_locks: ['agent_id'],
+  replay_rebuilds: ['id', 'source', 'shadow_database', 'status', 'position', 'pending_gaps', 'events_applied', 'started_at',
+    'updated_at', 'finished_at'],
+  replay_gate: ['id'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],

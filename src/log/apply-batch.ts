@@ -15,6 +15,7 @@ import type { SpotEvent } from '../events/schemas.js'
 import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
 import { type Pipeline, applyAppended, lockDeciders } from './core.js'
 import { CHUNK, type Produced, insertChunked, loggedEventIds } from './event-log.js'
+import { passGate } from './gate.js'
 import { logRowOf } from './stored-event.js'
 
 export interface RawMessage {
@@ -101,6 +102,7 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, pi
   // and their plain reads (live replicas, recent signals) would then miss what
   // the previous holder of the lock committed, and write a stale state back.
   return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+    await passGate(trx)
     const checkpoint = await lockCheckpoint(trx, topic, partition)
     const fresh = messages.filter((m) => BigInt(m.offset) > checkpoint)
     const skipped = messages.length - fresh.length

@@ -14,6 +14,7 @@ import type { Database, NewOutbox } from '../db/database.js'
 import { DEFAULT_STATEMENT_BYTES } from '../db/statement-bytes.js'
 import type { AnyDecider, CommandEvent, Decider, Verdict } from './decider.js'
 import type { DecisionEvent } from './decisions.js'
+import { passGate } from './gate.js'
 import { type InputEntry, type Produced, appendInputIfNew, appendInputs, appendProduced, insertChunked } from './event-log.js'
 import { type AnyProjection, applyProjections } from './projection.js'
 import type { StoredEvent, StoredOf, StoredType } from './stored-event.js'
@@ -115,6 +116,7 @@ export interface SubmitResult {
 export async function submitInput(db: Kysely<Database>, event: StoredEvent, pipeline: Pipeline): Promise<SubmitResult> {
   // READ COMMITTED, as in applyBatch: reads made after a decider's lock must see what the lock's previous holder committed.
   return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+    await passGate(trx)
     await lockDeciders(trx, pipeline, [event])
     const input: InputEntry = { event, source: 'http' }
     if (!(await appendInputIfNew(trx, input))) return { duplicate: true, rejection: null, decisions: [], commands: [] }

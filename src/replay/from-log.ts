@@ -1,0 +1,163 @@
+/**
+ * `spotfleet replay --from log`: rebuilds every projection's tables from
+ * event_log into a shadow database while the service keeps applying, catches
+ * up to the log's head, and swaps the rebuilt tables in with one RENAME TABLE
+ * behind the swap gate (src/log/gate.ts), so readers never see a half-built
+ * model and nothing committed between the last catch-up and the swap is lost.
+ *
+ * Resumable: each page of the log is applied to the shadow tables in the same
+ * transaction as the rebuild's checkpoint (replay_rebuilds). One at a time:
+ * GET_LOCK on a connection held for the whole run.
+ *
+ * The log's seq is assigned at insert, not at commit: a transaction in flight
+ * can commit a lower seq after a higher one was read. Seqs skipped over are
+ * kept as pending and read again on each page; behind the closed gate no
+ * transaction is in flight, so a seq still missing then was rolled back.
+ */
+import { createHash } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '../db/database.js'
+import { projectionStream } from '../log/core.js'
+import { type LogPage, logHead, readLog } from '../log/event-log.js'
+import { closeGate } from '../log/gate.js'
+import { type AnyProjection, applyProjections } from '../log/projection.js'
+import { type Progress, silentProgress } from './progress.js'
+import { createShadow, dropShadow, swapIn, swapped } from './shadow.js'
+
+export class ReplayBusyError extends Error {
+  readonly code = 'REPLAY_BUSY'
+  constructor(database: string) { super(`a replay of ${database} is already running`) }
+}
+
+export interface ReplayOptions {
+  projections: readonly AnyProjection[]
+  /** Log rows per page (and per shadow transaction). */
+  pageSize?: number
+  progress?: Progress
+  /** A seq missing for this long is taken as rolled back (no applying transaction lasts that long). */
+  gapTtlMs?: number
+  /** Called after each committed page (tests: kill points, concurrent writers). */
+  onPage?: (position: number) => Promise<void> | void
+}
+
+export interface ReplayResult {
+  rebuildId: number
+  resumed: boolean
+  /** Log rows read (inputs and what they caused). */
+  rows: number
+  tables: string[]
+  seconds: number
+}
+
+type Gaps = Map<number, number>
+
+const MAX_GAP = 100_000
+
+export async function currentDatabase(db: Kysely<Database>): Promise<string> {
+  const r = await sql<{ d: string }>`SELECT DATABASE() AS d`.execute(db)
+  return r.rows[0]!.d
+}
+
+export function tablesOf(projections: readonly AnyProjection[]): string[] {
+  return [...new Set(projections.flatMap((p) => [...p.tables]))]
+}
+
+/** `db` needs at least three connections: the lock holder, the gate and the work. */
+export async function replayFromLog(db: Kysely<Database>, opts: ReplayOptions): Promise<ReplayResult> {
+  const live = await currentDatabase(db)
+  const lockName = `spotfleet-replay-${createHash('sha1').update(live).digest('hex').slice(0, 32)}`
+  return db.connection().execute(async (conn) => {
+    const got = await sql<{ ok: number | null }>`SELECT GET_LOCK(${lockName}, 0) AS ok`.execute(conn)
+    if (Number(got.rows[0]?.ok) !== 1) throw new ReplayBusyError(live)
+    try {
+      return await rebuild(db, live, opts)
+    } finally {
+      await sql`SELECT RELEASE_LOCK(${lockName})`.execute(conn)
+    }
+  })
+}
+
+async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions): Promise<ReplayResult> {
+  const started = performance.now()
+  const tables = tablesOf(opts.projections)
+  const progress = opts.progress ?? silentProgress
+  const running = await db.selectFrom('replay_rebuilds').selectAll().where('status', '=', 'running').orderBy('id', 'desc').executeTakeFirst()
+  let id: number
+  let shadow: string
+  let position = 0
+  let gaps: Gaps = new Map()
+  let rows = 0
+  if (running) {
+    id = running.id
+    shadow = running.shadow_database
+    position = running.position
+    gaps = new Map(JSON.parse(running.pending_gaps) as [number, number][])
+    rows = running.events_applied
+    if (await swapped(db, shadow, tables)) return finish(db, id, shadow, { rebuildId: id, resumed: true, rows, tables, seconds: 0 })
+  } else {
+    const r = await db.insertInto('replay_rebuilds').values({ source: 'log', shadow_database: '', pending_gaps: '[]' }).executeTakeFirstOrThrow()
+    id = Number(r.insertId)
+    shadow = `${live.slice(0, 40)}_rebuild_${id}`
+    await db.updateTable('replay_rebuilds').set({ shadow_database: shadow }).where('id', '=', id).execute()
+  }
+  await createShadow(db, live, shadow, tables)
+
+  const pageSize = opts.pageSize ?? 5000
+  const ttl = opts.gapTtlMs ?? 60_000
+  const total = async () => Math.max(await logHead(db), position)
+  progress.start(await total(), rows)
+
+  /** Reads and applies one page (plus pending seqs); returns the rows it read. */
+  const step = async (final: boolean): Promise<number> => {
+    const page = await readLog(db, { afterSeq: position, limit: pageSize })
+    const late = gaps.size > 0 ? await readLog(db, { seqs: [...gaps.keys()] }) : { inputs: [], seqs: [] }
+    const now = Date.now()
+    const nextGaps: Gaps = new Map(gaps)
+    for (const s of late.seqs) nextGaps.delete(s)
+    let prev = position
+    for (const s of page.seqs) {
+      // A jump this wide is not transactions in flight (a page holds at most pageSize of them) but a hole in the counter.
+      if (s - prev <= MAX_GAP) for (let g = prev + 1; g < s; g++) nextGaps.set(g, now)
+      prev = s
+    }
+    for (const [s, seen] of nextGaps) if (final || now - seen > ttl) nextGaps.delete(s)
+    const nextPosition = page.seqs.at(-1) ?? position
+    const read = page.seqs.length + late.seqs.length
+    await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+      await applyProjections(trx.withSchema(shadow), opts.projections, streamOf(late, page))
+      await trx.updateTable('replay_rebuilds').set({
+        position: nextPosition, pending_gaps: JSON.stringify([...nextGaps]), events_applied: rows + read,
+      }).where('id', '=', id).execute()
+    })
+    position = nextPosition
+    gaps = nextGaps
+    rows += read
+    progress.update(rows, await total())
+    await opts.onPage?.(position)
+    return page.seqs.length
+  }
+
+  while ((await step(false)) === pageSize) { /* rebuild, then catch up while the service keeps applying */ }
+  // Behind the closed gate: the last events, then the swap; batches wait only for this.
+  await db.transaction().execute(async (gate) => {
+    await closeGate(gate)
+    while ((await step(true)) === pageSize) { /* the tail */ }
+    await swapIn(db, live, shadow, tables)
+    await db.updateTable('replay_rebuilds').set({ status: 'swapped', finished_at: sql`CURRENT_TIMESTAMP(3)` }).where('id', '=', id).execute()
+  })
+  progress.stop()
+  return finish(db, id, shadow, { rebuildId: id, resumed: running !== undefined, rows, tables, seconds: (performance.now() - started) / 1000 })
+}
+
+async function finish(db: Kysely<Database>, id: number, shadow: string, result: ReplayResult): Promise<ReplayResult> {
+  await db.updateTable('replay_rebuilds').set({ status: 'swapped', finished_at: sql`COALESCE(finished_at, CURRENT_TIMESTAMP(3))` }).where('id', '=', id).execute()
+  await dropShadow(db, shadow)
+  return result
+}
+
+/** Late (gap-filled) inputs first, then the page: each accepted input followed by what it caused. */
+function streamOf(...pages: LogPage[]) {
+  return projectionStream(pages.flatMap((p) => p.inputs.map((i) => ({
+    event: i.event, caused: i.caused, rejected: i.caused.some((c) => c.type === 'decision.rejected'),
+  }))))
+}
