@@ -5,7 +5,9 @@
  * AGENTS legacy agents (default 10,000), each with mode 'ondemand' or
  * 'unknown', NULL status, both modes on, two live replicas (one 'running')
  * and two failovers, so every repair touches AGENTS rows at once. Prints its
- * figures; RUNS (default 3) runs each and reports the median.
+ * figures; RUNS (default 3) runs each and reports the median. The same
+ * number of clean agents (nothing to repair) shows what the repairs cost apart
+ * from converging the tables; ONLY=text runs the starts whose label has it.
  *
  *   npm run build && node dist/bench/migrate-legacy.js
  */
@@ -26,8 +28,8 @@ async function conn(database: string | null) {
   return mysql.createConnection({ host, port, user, password, database: database ?? undefined, multipleStatements: true, timezone: 'Z' })
 }
 
-/** Legacy rows for the scaled start, in the legacy-006 column layout. */
-async function scaleDirty(c: mysql.Connection, n: number) {
+/** Legacy rows for the scaled starts, in the legacy-006 column layout; clean ones hold nothing to repair. */
+async function scale(c: mysql.Connection, n: number, dirty: boolean) {
   const id = (p: string, i: number) => `${p}${String(i).padStart(12, '0')}`.replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
   for (let from = 0; from < n; from += 1000) {
     const agents: unknown[][] = []
@@ -35,8 +37,12 @@ async function scaleDirty(c: mysql.Connection, n: number) {
     const signals: unknown[][] = []
     for (let i = from; i < Math.min(n, from + 1000); i++) {
       const a = id('e2000000000040008000', i)
-      agents.push([a, '2b8d4e61-9a3c-4f0b-8e7d-1c5a6b9f0e22', `i-scale${i}`, i % 2 ? 'unknown' : 'ondemand', null, 1, 1, 'm5.large.us-east-1a'])
-      replicas.push([id('e3000000000040008000', 2 * i), a, 'manual', 'm5.large.us-east-1b', 'running', 'synced', null, '2025-11-21 08:00:00'])
+      agents.push(dirty
+        ? [a, '2b8d4e61-9a3c-4f0b-8e7d-1c5a6b9f0e22', `i-scale${i}`, i % 2 ? 'unknown' : 'ondemand', null, 1, 1, 'm5.large.us-east-1a']
+        : [a, '2b8d4e61-9a3c-4f0b-8e7d-1c5a6b9f0e22', `i-scale${i}`, 'spot', 'offline', 0, 1, 'm5.large.us-east-1a'])
+      replicas.push(dirty
+        ? [id('e3000000000040008000', 2 * i), a, 'manual', 'm5.large.us-east-1b', 'running', 'synced', null, '2025-11-21 08:00:00']
+        : [id('e3000000000040008000', 2 * i), a, 'manual', 'm5.large.us-east-1b', 'terminated', 'synced', 'user', '2025-11-21 08:00:00'])
       replicas.push([id('e3000000000040008000', 2 * i + 1), a, 'manual', 't3.medium.us-west-2-lax-1a', 'launching', 'initializing', 'user', '2025-11-21 09:00:00'])
       for (const d of ['2025-11-01 12:00:00', '2025-11-15 06:30:00']) {
         signals.push(['2b8d4e61-9a3c-4f0b-8e7d-1c5a6b9f0e22', a, 'termination-notice', d, 'failover', 1])
@@ -48,7 +54,7 @@ async function scaleDirty(c: mysql.Connection, n: number) {
   }
 }
 
-async function once(files: string[], scaled: boolean) {
+async function once(files: string[], scaled: 'no' | 'clean' | 'dirty') {
   const name = `bench_${randomBytes(4).toString('hex')}`
   const server = await conn(null)
   await server.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
@@ -56,7 +62,7 @@ async function once(files: string[], scaled: boolean) {
   try {
     const c = await conn(name)
     for (const f of files) await c.query(await readFile(new URL(f, fixtures), 'utf8'))
-    if (scaled) await scaleDirty(c, AGENTS)
+    if (scaled !== 'no') await scale(c, AGENTS, scaled === 'dirty')
     await c.end()
     let t0 = performance.now()
     const first = await migrateToLatest(db)
@@ -74,16 +80,20 @@ async function once(files: string[], scaled: boolean) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const base = ['legacy-base.sql']
 const with006 = ['legacy-base.sql', 'legacy-006.sql']
-const starts: [string, string[], boolean][] = [
-  ['empty', [], false],
-  ['legacy base', base, false],
-  ['legacy base + 006', with006, false],
-  ['dirty legacy base', [...base, 'legacy-dirty-base.sql'], false],
-  ['dirty legacy base + 006', [...with006, 'legacy-dirty-base.sql', 'legacy-dirty-006.sql'], false],
-  [`dirty + 006, ${AGENTS} dirty agents`, [...with006, 'legacy-dirty-base.sql', 'legacy-dirty-006.sql'], true],
+const dirty006 = [...with006, 'legacy-dirty-base.sql', 'legacy-dirty-006.sql']
+const starts: [string, string[], 'no' | 'clean' | 'dirty'][] = [
+  ['empty', [], 'no'],
+  ['legacy base', base, 'no'],
+  ['legacy base + 006', with006, 'no'],
+  ['dirty legacy base', [...base, 'legacy-dirty-base.sql'], 'no'],
+  ['dirty legacy base + 006', dirty006, 'no'],
+  [`dirty + 006, ${AGENTS} clean agents`, dirty006, 'clean'],
+  [`dirty + 006, ${AGENTS} dirty agents`, dirty006, 'dirty'],
 ]
+const only = process.env.ONLY
 console.log(`start                                 migrate   again   repaired rows   (median of ${RUNS})`)
 for (const [label, files, scaled] of starts) {
+  if (only && !label.includes(only)) continue
   const runs = []
   for (let i = 0; i < RUNS; i++) runs.push(await once(files, scaled))
   const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`

@@ -2,6 +2,7 @@
  * verifySchema answers the seed guide's verification commands: complete on a
  * migrated database, and on the legacy base it names what is missing.
  */
+import { sql } from 'kysely'
 import t from 'tap'
 import { DATABASE_COLUMNS } from '../../src/db/database.js'
 import { type Check, formatReport, verifySchema } from '../../src/db/verify.js'
@@ -71,4 +72,20 @@ t.test('an empty database: every check fails, without errors', async (t) => {
   t.ok(result.checks.every((c) => !c.ok), 'all fail')
   t.equal(find(result.checks, 'migration', '001')?.detail, 'schema_migrations missing')
   t.equal(find(result.checks, 'column', 'agents.last_failover_at')?.detail, 'table agents missing')
+})
+
+t.test('verify names pool ids that are not <instance_type>.<az>; Local and Wavelength Zones are', async (t) => {
+  const { db } = await freshDatabase(t, { migrate: true })
+  await sql`INSERT INTO spot_pools (id, instance_type, region, az) VALUES
+    ('t3.medium.us-west-2-lax-1a', 't3.medium', 'us-west-2', 'us-west-2-lax-1a'),
+    ('r5.2xlarge.us-east-1-wl1-bos-wlz-1', 'r5.2xlarge', 'us-east-1', 'us-east-1-wl1-bos-wlz-1'),
+    ('m5.large.us-east-1a', 'm5.large', 'us-east-1', 'us-east-1a')`.execute(db)
+  const ok = await verifySchema(db)
+  t.ok(ok.ok, 'Local and Wavelength Zone pool ids pass')
+  t.equal(ok.checks.find((c) => c.kind === 'data' && c.name === 'spot_pools.id')?.ok, true, 'spot_pools.id values checked')
+  await sql`INSERT INTO spot_pools (id, instance_type, region, az) VALUES ('m5.large', 'm5.large', 'us-east-1', 'us-east-1a')`.execute(db)
+  const bad = await verifySchema(db)
+  const c = bad.checks.find((c) => c.kind === 'data' && c.name === 'spot_pools.id')
+  t.equal(c?.ok, false, 'a malformed pool id fails')
+  t.equal(c?.detail, "1 value not <instance_type>.<az>, e.g. 'm5.large'")
 })
