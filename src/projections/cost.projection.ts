@@ -22,6 +22,17 @@ import {
   type CostPiece, type PricePoint, type StoredPoint, comparePoints, dayDeltas, diffPieces, mergePoints, poolHourDeltas,
 } from './cost-intervals.js'
 import { fromMicro } from './fixed-point.js'
+import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
+
+/**
+ * A late or skewed point (a signal dated 1970) can reshape years of intervals
+ * and hour buckets at once: every write and delete is cut under the smallest
+ * max_allowed_packet, or the server would reset the connection and the
+ * partition would retry for ever.
+ */
+async function inStatements<T extends object>(rows: readonly T[], write: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (const chunk of chunkByBytes(rows, 2000, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
+}
 
 const HANDLES = [
   'agent.registered', 'agent.heartbeat', 'agent.instance_switched',
@@ -136,10 +147,10 @@ const plus = <C extends string>(cols: readonly C[]) =>
 
 /** Drops the buckets among `keys` that hold nothing (all zero is the same as no row; the procedure writes none). */
 export async function deleteEmptyBuckets(db: Db, keys: readonly { poolId: string, bucket: string }[]): Promise<void> {
-  await db.deleteFrom('pool_reliability_metrics')
-    .where((eb) => eb.or(keys.map((k) => eb.and([eb('pool_id', '=', k.poolId), eb('bucket_start', '=', k.bucket)]))))
+  await inStatements(keys, (chunk) => db.deleteFrom('pool_reliability_metrics')
+    .where((eb) => eb.or(chunk.map((k) => eb.and([eb('pool_id', '=', k.poolId), eb('bucket_start', '=', k.bucket)]))))
     .where('interruption_count', '=', 0).where('rebalance_count', '=', 0).where('termination_count', '=', 0)
-    .where('instance_hours_observed', '=', '0').where('instance_hours_interrupted', '=', '0').where('price_samples', '=', 0).execute()
+    .where('instance_hours_observed', '=', '0').where('instance_hours_interrupted', '=', '0').where('price_samples', '=', 0).execute())
 }
 
 interface DayRow { clientId: string, date: string, hours: bigint, actual: bigint, baseline: bigint, switches: number, interruptions: number, failovers: number }
@@ -192,38 +203,39 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
     }
 
     if (points.length > 0) {
-      await db.insertInto('cost_price_points').values(points.sort((a, b) => a.agentId.localeCompare(b.agentId) || comparePoints(a, b)).map(pointRow))
-        .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute()
+      await inStatements(points.sort((a, b) => a.agentId.localeCompare(b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
+        .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute())
     }
     if (diff.deletes.length > 0) {
-      await db.deleteFrom('cost_records').where((eb) => eb.or(diff.deletes.map((k) =>
-        eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute()
+      await inStatements(diff.deletes, (chunk) => db.deleteFrom('cost_records').where((eb) => eb.or(chunk.map((k) =>
+        eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute())
     }
     if (diff.upserts.length > 0) {
-      await db.insertInto('cost_records').values(diff.upserts.sort((a, b) => a.agentId.localeCompare(b.agentId) || a.start - b.start).map(costRow))
+      await inStatements(diff.upserts.sort((a, b) => a.agentId.localeCompare(b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
         .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
-          'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute()
+          'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute())
     }
     const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
     if (dayRows.length > 0) {
-      await db.insertInto('client_savings_daily').values(dayRows.sort((a, b) => a.clientId.localeCompare(b.clientId) || a.date.localeCompare(b.date)).map((d) => ({
+      await inStatements(dayRows.sort((a, b) => a.clientId.localeCompare(b.clientId) || a.date.localeCompare(b.date)).map((d) => ({
         client_id: d.clientId, date: d.date, baseline_cost: fromMicro(d.baseline), actual_cost: fromMicro(d.actual),
         savings: fromMicro(d.baseline - d.actual), instance_hours: fromMicro(d.hours),
         switch_count: d.switches, interruption_count: d.interruptions, failover_count: d.failovers,
-      }))).onDuplicateKeyUpdate(plus(['baseline_cost', 'actual_cost', 'savings', 'instance_hours', 'switch_count', 'interruption_count', 'failover_count'] as const)).execute()
+      })), (chunk) => db.insertInto('client_savings_daily').values(chunk)
+        .onDuplicateKeyUpdate(plus(['baseline_cost', 'actual_cost', 'savings', 'instance_hours', 'switch_count', 'interruption_count', 'failover_count'] as const)).execute())
       // A row is all zero only after a late point took amounts away; all zero is the same as no row (the procedure writes none).
       const lowered = dayRows.filter((d) => d.hours < 0n || d.actual < 0n || d.baseline < 0n)
       if (lowered.length > 0) {
-        await db.deleteFrom('client_savings_daily').where((eb) => eb.or(lowered.map((d) => eb.and([eb('client_id', '=', d.clientId), eb('date', '=', d.date)]))))
+        await inStatements(lowered, (chunk) => db.deleteFrom('client_savings_daily').where((eb) => eb.or(chunk.map((d) => eb.and([eb('client_id', '=', d.clientId), eb('date', '=', d.date)]))))
           .where('baseline_cost', '=', '0').where('actual_cost', '=', '0').where('instance_hours', '=', '0')
-          .where('switch_count', '=', 0).where('interruption_count', '=', 0).where('failover_count', '=', 0).execute()
+          .where('switch_count', '=', 0).where('interruption_count', '=', 0).where('failover_count', '=', 0).execute())
       }
     }
     const hours = [...poolHourDeltas(before, after).values()].filter((h) => h.hours !== 0n)
     if (hours.length > 0) {
-      await db.insertInto('pool_reliability_metrics').values(hours.sort((a, b) => a.poolId.localeCompare(b.poolId) || a.bucket - b.bucket).map((h) => ({
+      await inStatements(hours.sort((a, b) => a.poolId.localeCompare(b.poolId) || a.bucket - b.bucket).map((h) => ({
         pool_id: h.poolId, bucket_start: dbTime(h.bucket).slice(0, 19), instance_hours_observed: fromMicro(h.hours),
-      }))).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute()
+      })), (chunk) => db.insertInto('pool_reliability_metrics').values(chunk).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute())
       const lowered = hours.filter((h) => h.hours < 0n)
       if (lowered.length > 0) await deleteEmptyBuckets(db, lowered.map((h) => ({ poolId: h.poolId, bucket: dbTime(h.bucket).slice(0, 19) })))
     }
