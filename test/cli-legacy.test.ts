@@ -3,23 +3,10 @@
  * repaired; `migrate verify` shows it again. Apart from cli.test.ts so each
  * file stays within tap's per-file timeout on a loaded machine.
  */
-import t, { type Test } from 'tap'
-import { main } from '../src/cli.js'
+import t from 'tap'
+import { runCli as run } from './helper-cli.js'
 import { fixture, freshDatabase, runSqlFile } from './helper-db.js'
 
-async function run(t: Test, env: Record<string, string | undefined>, ...argv: string[]) {
-  const saved = { ...process.env }
-  Object.assign(process.env, env)
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]
-  const out = t.capture(console, 'log')
-  const err = t.capture(console, 'error')
-  try {
-    const code = await main(argv)
-    return { code, stdout: out().map((c) => c.args.join(' ')).join('\n'), stderr: err().map((c) => c.args.join(' ')).join('\n') }
-  } finally {
-    process.env = saved
-  }
-}
 
 t.test('migrate prints what it repaired in legacy data; verify shows it again', async (t) => {
   const { url, name } = await freshDatabase(t)

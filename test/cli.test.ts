@@ -8,24 +8,11 @@
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import t, { type Test } from 'tap'
-import { main } from '../src/cli.js'
+import t from 'tap'
+import { runCli as run } from './helper-cli.js'
 import { databaseUrl, fixture, freshDatabase, randomName, runSqlFile } from './helper-db.js'
 import { ROOT, ensureBuilt, freePort } from './helper-process.js'
 
-async function run(t: Test, env: Record<string, string | undefined>, ...argv: string[]) {
-  const saved = { ...process.env }
-  Object.assign(process.env, env)
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]
-  const out = t.capture(console, 'log')
-  const err = t.capture(console, 'error')
-  try {
-    const code = await main(argv)
-    return { code, stdout: out().map((c) => c.args.join(' ')).join('\n'), stderr: err().map((c) => c.args.join(' ')).join('\n') }
-  } finally {
-    process.env = saved
-  }
-}
 
 t.test('migrate, status, verify, client create', async (t) => {
   const { url, name, db } = await freshDatabase(t)
