@@ -26,12 +26,12 @@ t.test('a replay killed halfway and restarted ends equal', async (t) => {
   const live = await projectionRows(db)
   const dbUrl = `${url.replace(/\/[^/]*$/, '')}/${name}`
   const child = spawn(process.execPath, [...tsLoader, CHILD], {
-    env: { ...process.env, DATABASE_URL: dbUrl, PAGE: '40', SLOW_MS: '30' }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DATABASE_URL: dbUrl, PAGE: '10', SLOW_MS: '30' }, stdio: ['ignore', 'pipe', 'inherit'],
   })
   t.teardown(() => { child.kill('SIGKILL') })
   let pages = 0
   child.stdout!.on('data', (b: Buffer) => { pages += (String(b).match(/^page /gm) ?? []).length })
-  await waitFor('a few pages', async () => pages >= 5)
+  await waitFor('a few pages', async () => pages >= 2)
   child.kill('SIGKILL')
   await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)))
   const [cp] = await db.selectFrom('replay_rebuilds').selectAll().execute()
