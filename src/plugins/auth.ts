@@ -1,9 +1,10 @@
 /**
- * Bearer authentication for the two API scopes. Client routes: the token
+ * Bearer authentication for the API scopes. Client routes: the token
  * names the client whose rows a request may see (looked up by its sha256 on
  * every request, so a rotated or deactivated token stops at once). Operator
  * routes: OPERATOR_TOKEN, compared in constant time; unset means the operator
- * routes refuse everyone. Registered as onRequest hooks in the scopes (no
+ * routes refuse everyone. Shared data (the pool ranking): either token.
+ * Registered as onRequest hooks in the scopes (no
  * fastify-plugin: the hook and the decorator stay inside their scope).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
@@ -52,6 +53,20 @@ export function operatorAuth(scope: FastifyInstance, operatorToken: string | und
     if (expected === undefined || !timingSafeEqual(digest(token), expected)) {
       throw new UnauthorizedError(expected === undefined ? 'operator routes are disabled: OPERATOR_TOKEN is not set' : 'wrong operator token')
     }
+  })
+}
+
+/**
+ * Adds the hook to `scope`: for data shared by every client (the pool
+ * ranking), a valid client token or the operator token will do.
+ */
+export function anyTokenAuth(scope: FastifyInstance, db: Kysely<Database>, operatorToken: string | undefined): void {
+  const expected = operatorToken === undefined ? undefined : digest(operatorToken)
+  scope.addHook('onRequest', async (request) => {
+    const token = bearerToken(request)
+    if (token === undefined) throw new UnauthorizedError('a bearer token is required')
+    if (expected !== undefined && timingSafeEqual(digest(token), expected)) return
+    if (await clientByToken(db, token) === undefined) throw new UnauthorizedError('unknown or inactive token')
   })
 }
 
