@@ -14,18 +14,20 @@ import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
-import { apiAuth, operatorAuth } from './plugins/auth.js'
+import { anyTokenAuth, apiAuth, operatorAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agents.js'
+import { chartRoutes } from './routes/charts.js'
 import { clientViewRoutes } from './routes/client-view.js'
 import { healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
 import { operatorRoutes } from './routes/operator.js'
+import { poolRoutes } from './routes/pools.js'
 import { replicaRoutes } from './routes/replicas.js'
 
 export interface AppDeps {
@@ -66,6 +68,11 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       await client.register(instanceRoutes, { db: deps.db })
       await client.register(clientViewRoutes, { db: deps.db })
       await client.register(adminRoutes, { db: deps.db, consumerReady: deps.consumerReady })
+      await client.register(chartRoutes, { db: deps.db })
+    })
+    await api.register(async (shared) => {
+      anyTokenAuth(shared, deps.db, deps.operatorToken) // pools are not tenant data: any client's token, or the operator's
+      await shared.register(poolRoutes, { db: deps.db })
     })
     await api.register(async (operator) => {
       operatorAuth(operator, deps.operatorToken)

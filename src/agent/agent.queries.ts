@@ -118,3 +118,10 @@ export async function agentReplicas(db: Kysely<Database>, agentId: string) {
     .orderBy('created_at', 'desc').orderBy('id').execute()
   return rows.map(replicaJson)
 }
+
+/** How many of the client's agents run in each mode (the modes with none are left out). */
+export async function modeDistribution(db: Kysely<Database>, clientId: string) {
+  const rows = await db.selectFrom('agents').select(['current_mode', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('client_id', '=', clientId).groupBy('current_mode').orderBy('current_mode').execute()
+  return rows.map((r) => ({ mode: r.current_mode, count: Number(r.n) }))
+}

@@ -62,6 +62,20 @@ export function operatorAuth(scope: FastifyInstance, operatorToken: string | und
   })
 }
 
+/**
+ * Adds the hook to `scope`: for data shared by every client (the pool
+ * ranking), a valid client token or the operator token will do.
+ */
+export function anyTokenAuth(scope: FastifyInstance, db: Kysely<Database>, operatorToken: string | undefined): void {
+  const expected = operatorToken === undefined ? undefined : digest(operatorToken)
+  scope.addHook('onRequest', async (request) => {
+    const token = bearerToken(request)
+    if (token === undefined) throw new UnauthorizedError('a bearer token is required')
+    if (isOperator(token, expected)) return
+    if (await clientByToken(db, token) === undefined) throw new UnauthorizedError('unknown or inactive token')
+  })
+}
+
 /** Whose rows the request may see (API scope only). */
 export function scopeOf(request: FastifyRequest): Scope {
   if (request.scope === null) throw new UnauthorizedError('a bearer token is required')

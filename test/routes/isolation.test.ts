@@ -24,6 +24,9 @@ const ROUTES: Row[] = [
   { method: 'POST', path: '/api/client/agents/{agentId}/config', url: (f) => `/api/client/agents/${f.agentId}/config`, payload: { terminateWaitMinutes: 7 } },
   { method: 'GET', path: '/api/client/instances/{instanceId}/pricing', url: (f) => `/api/client/instances/${f.instanceId}/pricing` },
   { method: 'GET', path: '/api/client/instances/{instanceId}/metrics', url: (f) => `/api/client/instances/${f.instanceId}/metrics` },
+  { method: 'GET', path: '/api/client/instances/{instanceId}/price-history', url: (f) => `/api/client/instances/${f.instanceId}/price-history?days=7&interval=hour` },
+  { method: 'GET', path: '/api/client/{clientId}/savings', url: (f) => `/api/client/${f.clientId}/savings?range=daily` },
+  { method: 'GET', path: '/api/client/{clientId}/stats/charts', url: (f) => `/api/client/${f.clientId}/stats/charts` },
   { method: 'GET', path: '/api/agents/{agentId}/replicas', url: (f) => `/api/agents/${f.agentId}/replicas` },
   { method: 'POST', path: '/api/agents/{agentId}/replicas', url: (f) => `/api/agents/${f.agentId}/replicas`, payload: {} },
   {
