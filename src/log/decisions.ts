@@ -82,6 +82,10 @@ export const InputParkedSchema = defineDecision('decision.input_parked', z.objec
 export const ParkedReleasedSchema = defineDecision('decision.parked_released', z.object({
   eventIds: z.array(z.uuid()),
 }))
+/** A forced switch was sent to the agent (command.switch_instance); state changes when the agent reports the switch. */
+export const SwitchRequestedDecisionSchema = defineDecision('decision.switch_requested', z.object({
+  target: z.enum(['ondemand', 'pool']), poolId: Nullable(PoolIdSchema),
+}))
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({
   reason: z.string(), rejectedType: z.string(),
@@ -90,7 +94,7 @@ export const RejectedSchema = defineDecision('decision.rejected', z.object({
 export const DecisionEventSchema = z.discriminatedUnion('type', [
   ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
   ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  InputParkedSchema, ParkedReleasedSchema, RejectedSchema,
+  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, SwitchRequestedDecisionSchema,
 ])
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']

@@ -118,7 +118,7 @@ t.test('the union narrows on type', async (t) => {
       case 'replica.terminated': case 'replica.failed': case 'agent.registered': case 'agent.heartbeat':
       case 'agent.instance_switched': case 'agent.config_changed': case 'instance.metrics':
       case 'pricing.snapshot': case 'command.launch_replica': case 'command.promote_replica':
-      case 'command.terminate_replica': case 'command.emergency_snapshot':
+      case 'command.terminate_replica': case 'command.emergency_snapshot': case 'command.switch_instance':
         return e.type
       default: {
         const never: never = e
