@@ -25,12 +25,12 @@ import {
   AgentStatusSchema, AzSchema, CommandReasonSchema, CounterSchema, FlagSchema, HostnameSchema, InstanceIdSchema,
   InstanceTypeSchema, IsoDateTimeSchema, LatencyMsSchema, LogicalAgentIdSchema, ModeSchema, MoneySchema,
   PercentSchema, PoolIdSchema, RegionSchema, ReplicaErrorSchema, ReplicaIdSchema, ReplicaTypeSchema, SourceTypeSchema,
-  SwitchTriggerSchema, SyncStatusSchema, TerminationReasonSchema, UuidSchema, WaitMinutesSchema, azInRegion, parsePoolId,
+  SwitchTargetSchema, SwitchTriggerSchema, SyncStatusSchema, TerminationReasonSchema, UuidSchema, WaitMinutesSchema, azInRegion, parsePoolId,
 } from './fields.js'
 
 export {
   AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, ModeSchema, MoneySchema,
-  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SyncStatusSchema, UuidSchema,
+  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema, SyncStatusSchema, UuidSchema,
   azInRegion, normaliseMoney, parsePoolId,
 } from './fields.js'
 export type { MoneyResult, PoolIdParts } from './fields.js'
@@ -139,7 +139,7 @@ export const TerminateReplicaCommandSchema = defineEvent('command.terminate_repl
 export const EmergencySnapshotCommandSchema = defineEvent('command.emergency_snapshot', z.object({ instanceId: InstanceIdSchema }))
 /** A user's forced switch: move the agent to on-demand, or to a spot instance in `poolId`; the agent reports it with agent.instance_switched. */
 export const SwitchInstanceCommandSchema = defineEvent('command.switch_instance', z.object({
-  target: z.enum(['ondemand', 'pool']), poolId: PoolIdSchema.nullable(),
+  target: SwitchTargetSchema, poolId: PoolIdSchema.nullable(),
 }))
 
 export const EventSchema = z.discriminatedUnion('type', [

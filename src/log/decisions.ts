@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import {
-  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema,
+  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema,
 } from '../events/schemas.js'
 
 function defineDecision<const T extends `decision.${string}`, D extends z.ZodObject>(type: T, data: D) {
@@ -84,7 +84,7 @@ export const ParkedReleasedSchema = defineDecision('decision.parked_released', z
 }))
 /** A forced switch was sent to the agent (command.switch_instance); state changes when the agent reports the switch. */
 export const SwitchRequestedDecisionSchema = defineDecision('decision.switch_requested', z.object({
-  target: z.enum(['ondemand', 'pool']), poolId: Nullable(PoolIdSchema),
+  target: SwitchTargetSchema, poolId: Nullable(PoolIdSchema),
 }))
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({

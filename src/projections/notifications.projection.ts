@@ -18,8 +18,11 @@ type Handled = 'decision.signal_recorded' | 'decision.failover_executed' | 'deci
 const MESSAGE_MAX = 512
 
 function notification(e: StoredOf<Handled>): NewNotification | null {
-  const base = { id: `${e.type.slice('decision.'.length)}:${e.eventId}`, client_id: e.clientId, agent_id: e.agentId, occurred_at: toDbTime(e.occurredAt) }
-  const row = (kind: string, severity: 'info' | 'warning' | 'error', message: string) => ({ ...base, kind, severity, message: message.slice(0, MESSAGE_MAX) })
+  // The id is the kind and the decision's event id: the same on a replay (recorded decisions keep their ids).
+  const row = (kind: string, severity: 'info' | 'warning' | 'error', message: string) => ({
+    id: `${kind}:${e.eventId}`, client_id: e.clientId, agent_id: e.agentId, occurred_at: toDbTime(e.occurredAt),
+    kind, severity, message: message.slice(0, MESSAGE_MAX),
+  })
   switch (e.type) {
     case 'decision.signal_recorded':
       return e.data.signalType === 'termination-notice'
