@@ -20,7 +20,7 @@ import { metricsPlugin } from './plugins/metrics.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { agentRoutes } from './routes/agents.js'
-import { healthRoutes } from './routes/health.js'
+import { type HealthDeps, healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
 import { operatorRoutes } from './routes/operator.js'
@@ -30,6 +30,8 @@ export interface AppDeps {
   db: Kysely<Database>
   metrics: Metrics
   consumerReady: () => boolean
+  /** The consumer's assignment and lag, for /readyz and the lag gauge (absent: no consumer in this process). */
+  consumerStatus?: HealthDeps['consumerStatus']
   /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
   pipeline: Pipeline
   /** UI origins allowed to call the API from a browser (CORS_ORIGINS). */
@@ -46,7 +48,8 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   fastify.setErrorHandler(errorHandler)
   fastify.setNotFoundHandler(notFoundHandler)
 
-  await fastify.register(metricsPlugin, { metrics: deps.metrics })
+  const status = deps.consumerStatus
+  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status] : [] })
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)

@@ -1,6 +1,8 @@
 /**
  * Liveness and readiness: /readyz is 200 when the database answers and the
- * consumer is in its group, else 503 with which one is missing.
+ * consumer is in its group, else 503 with which one is missing. It also says
+ * which partitions this instance owns and how far behind each is (several
+ * instances split a group's partitions: README "Running at scale").
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { sql, type Kysely } from 'kysely'
@@ -10,9 +12,19 @@ import type { Database } from '../db/database.js'
 export interface HealthDeps {
   db: Kysely<Database>
   consumerReady: () => boolean
+  /** The consumer's assignment and lag (src/ingest/lag.ts); absent in apps without a consumer. */
+  consumerStatus?: () => Promise<{ assignment: Record<string, number[]>, lag: PartitionLag[] | null }>
 }
 
-const Ready = z.object({ ready: z.boolean(), database: z.boolean(), consumer: z.boolean() })
+const PartitionLag = z.object({ topic: z.string(), partition: z.number().int(), lag: z.number().int() })
+type PartitionLag = z.infer<typeof PartitionLag>
+const Ready = z.object({
+  ready: z.boolean(), database: z.boolean(), consumer: z.boolean(),
+  /** topic → partitions this instance consumes. */
+  assignment: z.record(z.string(), z.array(z.number().int())),
+  /** Messages not yet applied, per assigned partition, and their sum; null when the broker did not answer in time. */
+  lag: z.object({ total: z.number().int(), partitions: z.array(PartitionLag) }).nullable(),
+})
 const tags = ['health']
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthDeps> = async (fastify, deps) => {
@@ -21,6 +33,8 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthDeps> = async (fastify, d
   fastify.get('/readyz', { schema: { tags, response: { 200: Ready, 503: Ready } } }, async (_req, reply) => {
     const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
     const consumer = deps.consumerReady()
-    return reply.code(database && consumer ? 200 : 503).send({ ready: database && consumer, database, consumer })
+    const status = (await deps.consumerStatus?.()) ?? { assignment: {}, lag: [] }
+    const lag = status.lag && { total: status.lag.reduce((n, l) => n + l.lag, 0), partitions: status.lag }
+    return reply.code(database && consumer ? 200 : 503).send({ ready: database && consumer, database, consumer, assignment: status.assignment, lag })
   })
 }
