@@ -32,6 +32,8 @@ export interface AppDeps {
   consumerReady: () => boolean
   /** The consumer's assignment and lag, for /readyz and the lag gauge (absent: no consumer in this process). */
   consumerStatus?: HealthDeps['consumerStatus']
+  /** Whether this process holds the outbox relay's lock, for /readyz. */
+  relayHolder?: HealthDeps['relayHolder']
   /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
   pipeline: Pipeline
   /** UI origins allowed to call the API from a browser (CORS_ORIGINS). */

@@ -87,7 +87,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
 
   try {
     await fastify.register(app, {
-      db, metrics, consumerReady: consumer.isReady, consumerStatus: consumer.status, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
+      db, metrics, consumerReady: consumer.isReady, consumerStatus: consumer.status, relayHolder: relay.isHolder, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
       rateLimit: { max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
     })
     await producer.connect()

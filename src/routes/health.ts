@@ -14,6 +14,8 @@ export interface HealthDeps {
   consumerReady: () => boolean
   /** The consumer's assignment and lag (src/ingest/lag.ts); absent in apps without a consumer. */
   consumerStatus?: () => Promise<{ assignment: Record<string, number[]>, lag: PartitionLag[] | null }>
+  /** True while this instance holds the outbox relay's lock (one instance publishes at a time). */
+  relayHolder?: () => boolean
 }
 
 const PartitionLag = z.object({ topic: z.string(), partition: z.number().int(), lag: z.number().int() })
@@ -24,6 +26,8 @@ const Ready = z.object({
   assignment: z.record(z.string(), z.array(z.number().int())),
   /** Messages not yet applied, per assigned partition, and their sum; null when the broker did not answer in time. */
   lag: z.object({ total: z.number().int(), partitions: z.array(PartitionLag) }).nullable(),
+  /** This instance is the one publishing the outbox. */
+  relay: z.boolean(),
 })
 const tags = ['health']
 
@@ -35,6 +39,6 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthDeps> = async (fastify, d
     const consumer = deps.consumerReady()
     const status = (await deps.consumerStatus?.()) ?? { assignment: {}, lag: [] }
     const lag = status.lag && { total: status.lag.reduce((n, l) => n + l.lag, 0), partitions: status.lag }
-    return reply.code(database && consumer ? 200 : 503).send({ ready: database && consumer, database, consumer, assignment: status.assignment, lag })
+    return reply.code(database && consumer ? 200 : 503).send({ ready: database && consumer, database, consumer, assignment: status.assignment, lag, relay: deps.relayHolder?.() ?? false })
   })
 }

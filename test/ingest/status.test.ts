@@ -80,5 +80,5 @@ t.test('assignment and lag in /readyz and /metrics, two instances splitting one 
 
 t.test('/readyz without a consumer in the process: no assignment, no lag', async (t) => {
   const { app } = await buildApp(t)
-  t.same((await app.inject('/readyz')).json(), { ready: true, database: true, consumer: true, assignment: {}, lag: { total: 0, partitions: [] } })
+  t.same((await app.inject('/readyz')).json(), { ready: true, database: true, consumer: true, assignment: {}, lag: { total: 0, partitions: [] }, relay: false })
 })
