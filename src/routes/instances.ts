@@ -12,7 +12,7 @@ import type { Database } from '../db/database.js'
 import { instanceSummary } from '../projections/instance-summary.queries.js'
 import { instancePriceHistory } from '../projections/pricing-history.queries.js'
 import { latestPoolPrices } from '../projections/pool-prices.queries.js'
-import { clientOf } from '../plugins/auth.js'
+import { scopeOf } from '../plugins/auth.js'
 import { InstanceParams } from './schemas.js'
 
 const tags = ['instances']
@@ -50,7 +50,7 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
   fastify.get('/api/client/instances/:instanceId/pricing', {
     schema: { tags, params: InstanceParams, response: { 200: Pricing } },
   }, async (request) => {
-    const agent = await agentOfInstance(db, clientOf(request).id, request.params.instanceId)
+    const agent = await agentOfInstance(db, scopeOf(request), request.params.instanceId)
     const pools = agent.instance_type === null || agent.region === null ? [] : await latestPoolPrices(db, agent.instance_type, agent.region)
     const onDemand = num(agent.ondemand_price) ?? num(pools.find((p) => p.onDemandPrice !== null)?.onDemandPrice ?? null)
     const current = pools.find((p) => p.poolId === agent.current_pool_id)
@@ -64,12 +64,12 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
 
   fastify.get('/api/client/instances/:instanceId/metrics', {
     schema: { tags, params: InstanceParams, response: { 200: Summary } },
-  }, async (request) => instanceSummary(db, await agentOfInstance(db, clientOf(request).id, request.params.instanceId)))
+  }, async (request) => instanceSummary(db, await agentOfInstance(db, scopeOf(request), request.params.instanceId)))
 
   fastify.get('/api/client/instances/:instanceId/price-history', {
     schema: { tags, params: InstanceParams, querystring: HistoryQuery, response: { 200: History } },
   }, async (request) => {
-    const agent = await agentOfInstance(db, clientOf(request).id, request.params.instanceId)
+    const agent = await agentOfInstance(db, scopeOf(request), request.params.instanceId)
     const instance = { instanceType: agent.instance_type, region: agent.region, onDemandPrice: agent.ondemand_price }
     return instancePriceHistory(db, instance, request.query.days, request.query.interval)
   })
