@@ -5,6 +5,8 @@
  * of the same event_log rows, in the same run. Prints its figures.
  *
  *   npm run bench:ingest            (EVENTS=100000 by default)
+ *   PROJECTIONS=off npm run bench:ingest    (deciders only: the figure "all projections on" is compared with)
+ *   PROJECTIONS=both npm run bench:ingest   (off, then on, in one run)
  */
 import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel } from 'kafkajs'
@@ -15,10 +17,15 @@ import { newEvent } from '../src/events/producer.js'
 import { partitionKeyOf, type SpotEvent } from '../src/events/schemas.js'
 import { applyBatch } from '../src/log/apply-batch.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
+import type { Pipeline } from '../src/log/core.js'
 import { pipeline } from '../src/wiring.js'
 import { toDbTime } from '../src/db/time.js'
 
 const N = Number(process.env.EVENTS ?? 100_000)
+const MODES = { on: ['on'], off: ['off'], both: ['off', 'on'] }[process.env.PROJECTIONS ?? 'on']
+if (!MODES) throw new Error('PROJECTIONS is on, off or both')
+/** The pipeline with all projections, or with none (the deciders still decide and log their decisions). */
+const pipelineFor = (projections: string): Pipeline => (projections === 'on' ? pipeline() : { ...pipeline(), projections: [] })
 const url = process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/test'
 const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
 if (brokers.length === 0) throw new Error('KAFKA_BROKERS is not set (run through scripts/local-servers.sh run)')
@@ -69,12 +76,11 @@ async function floor(stream: SpotEvent[]): Promise<number> {
 }
 
 /** The database side alone: applyBatch over 500-message chunks, 4 partitions at once, no broker. */
-async function applyOnly(stream: SpotEvent[]): Promise<number> {
+async function applyOnly(stream: SpotEvent[], handlers: Pipeline): Promise<number> {
   const name = `bench_apply_${process.pid}`
   const db = await freshDb(name)
   const partitions = [0, 1, 2, 3].map((p) => stream.filter((_, i) => i % 4 === p)
     .map((e, offset) => ({ offset: String(offset), key: null, value: Buffer.from(JSON.stringify(e)) })))
-  const handlers = pipeline()
   const started = performance.now()
   await Promise.all(partitions.map(async (messages, partition) => {
     for (let i = 0; i < messages.length; i += 500) {
@@ -93,7 +99,7 @@ async function applyOnly(stream: SpotEvent[]): Promise<number> {
  * more than 8k ahead; the clock runs from the first produce to the last event
  * applied.
  */
-async function throughConsumer(stream: SpotEvent[]): Promise<{ seconds: number, produceSeconds: number }> {
+async function throughConsumer(stream: SpotEvent[], handlers: Pipeline): Promise<{ seconds: number, produceSeconds: number }> {
   const name = `bench_consumer_${process.pid}`
   const db = await freshDb(name)
   const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
@@ -106,7 +112,7 @@ async function throughConsumer(stream: SpotEvent[]): Promise<{ seconds: number, 
   let resolveDone!: () => void
   const done = new Promise<void>((r) => { resolveDone = r })
   const consumer = createIngestConsumer({
-    kafka, db, groupId: `bench-${topic}`, topics: [topic], pipeline: pipeline(), chunkSize: 500,
+    kafka, db, groupId: `bench-${topic}`, topics: [topic], pipeline: handlers, chunkSize: 500,
     partitionsConsumedConcurrently: 4,
     onApplied: (r) => { applied += r.applied.length; if (applied >= stream.length) resolveDone() },
   })
@@ -133,12 +139,16 @@ async function throughConsumer(stream: SpotEvent[]): Promise<{ seconds: number, 
 
 const stream = events(N)
 const floorSeconds = await floor(stream)
-const applySeconds = await applyOnly(stream)
-const c = await throughConsumer(stream)
 const rate = (s: number) => Math.round(N / s).toLocaleString('en-US')
 console.log(`events:                         ${N.toLocaleString('en-US')}`)
 console.log(`floor (mysql2 multi-row INSERT into event_log, 500/statement): ${floorSeconds.toFixed(2)} s  ${rate(floorSeconds)} events/s`)
-console.log(`applyBatch alone (parse + event_log + rules + projections + checkpoint, 4 partitions): ${applySeconds.toFixed(2)} s  ${rate(applySeconds)} events/s`)
-console.log(`consumer (fetch + parse + event_log + rules + projections + checkpoint + commit): ${c.seconds.toFixed(2)} s  ${rate(c.seconds)} events/s`)
-console.log(`  (produced concurrently, by the same process, in ${c.produceSeconds.toFixed(2)} s)`)
-console.log(`consumer / floor: ${(floorSeconds / c.seconds * 100).toFixed(0)} %`)
+for (const mode of MODES) {
+  const handlers = pipelineFor(mode)
+  const applySeconds = await applyOnly(stream, handlers)
+  const c = await throughConsumer(stream, handlers)
+  console.log(`projections ${mode}:`)
+  console.log(`  applyBatch alone (parse + event_log + rules + projections + checkpoint, 4 partitions): ${applySeconds.toFixed(2)} s  ${rate(applySeconds)} events/s`)
+  console.log(`  consumer (fetch + parse + event_log + rules + projections + checkpoint + commit): ${c.seconds.toFixed(2)} s  ${rate(c.seconds)} events/s`)
+  console.log(`    (produced concurrently, by the same process, in ${c.produceSeconds.toFixed(2)} s)`)
+  console.log(`  consumer / floor: ${(floorSeconds / c.seconds * 100).toFixed(0)} %`)
+}

@@ -91,6 +91,27 @@ export interface AgentsTable {
   instance_at: NullableDateTime
   /** JSON array of the instances the agent left, newest last (010). */
   former_instance_ids: string | null
+  /** Off: no automatic action for the agent (016). */
+  enabled: Generated<number>
+  /** Manual mode waits for a pool to place its replica in (016). */
+  manual_replica_pending: Generated<number>
+}
+
+/** A projection of the log: what the console's bell shows (016). */
+export interface NotificationsTable {
+  id: string
+  client_id: string
+  agent_id: string | null
+  kind: string
+  severity: string
+  message: string
+  occurred_at: DateTime
+}
+
+/** Notifications marked read; kept apart so a replay of the projection keeps them (016). */
+export interface NotificationReadsTable {
+  id: string
+  read_at: DefaultedDateTime
 }
 
 export interface SpotPoolsTable {
@@ -201,6 +222,17 @@ export interface PricingSnapshotsCleanTable {
   observed_at: DateTime
   source_type: Generated<string>
   created_at: DefaultedDateTime
+}
+
+/** Hour and day price buckets per pool for the price-history chart (019), kept by the price-history projection. */
+export interface PricingBucketsTable {
+  pool_id: string
+  granularity: 'hour' | 'day'
+  bucket_start: DateTime
+  samples: Generated<number>
+  spot_sum: Generated<Decimal>
+  ondemand_samples: Generated<number>
+  ondemand_sum: Generated<Decimal>
 }
 
 export interface SpotInterruptionEventsTable {
@@ -433,6 +465,7 @@ export interface Database {
   cost_records: CostRecordsTable
   replica_instances: ReplicaInstancesTable
   pricing_snapshots_clean: PricingSnapshotsCleanTable
+  pricing_buckets: PricingBucketsTable
   spot_interruption_events: SpotInterruptionEventsTable
   client_savings_daily: ClientSavingsDailyTable
   pool_reliability_metrics: PoolReliabilityMetricsTable
@@ -446,10 +479,14 @@ export interface Database {
   agent_locks: AgentLocksTable
   replay_rebuilds: ReplayRebuildsTable
   replay_gate: ReplayGateTable
+  notifications: NotificationsTable
+  notification_reads: NotificationReadsTable
   v_active_replicas: ActiveReplicasView
   v_pool_reliability_ranking: PoolReliabilityRankingView
 }
 
+export type NotificationRow = Selectable<NotificationsTable>
+export type NewNotification = Insertable<NotificationsTable>
 export type SchemaMigrationRow = Selectable<SchemaMigrationsTable>
 export type NewSchemaMigration = Insertable<SchemaMigrationsTable>
 export type SchemaMigrationUpdate = Updateable<SchemaMigrationsTable>
@@ -521,7 +558,7 @@ export const DATABASE_COLUMNS = {
     'current_mode', 'hostname', 'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled',
     'terminate_wait_minutes', 'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal',
     'last_failover_at', 'interruption_handled_count', 'last_heartbeat_at', 'created_at', 'updated_at', 'instance_at',
-    'former_instance_ids'],
+    'former_instance_ids', 'enabled', 'manual_replica_pending'],
   spot_pools: ['id', 'instance_type', 'region', 'az', 'is_active', 'created_at'],
   instances: ['id', 'client_id', 'agent_id', 'instance_type', 'region', 'az', 'pool_id', 'current_mode', 'is_active',
     'spot_price', 'ondemand_price', 'installed_at', 'terminated_at', 'created_at'],
@@ -537,6 +574,7 @@ export const DATABASE_COLUMNS = {
     'ready_at', 'promoted_at', 'terminated_at', 'updated_at'],
   pricing_snapshots_clean: ['id', 'event_id', 'pool_id', 'instance_type', 'region', 'az', 'spot_price',
     'ondemand_price', 'time_bucket', 'observed_at', 'source_type', 'created_at'],
+  pricing_buckets: ['pool_id', 'granularity', 'bucket_start', 'samples', 'spot_sum', 'ondemand_samples', 'ondemand_sum'],
   spot_interruption_events: ['id', 'event_id', 'client_id', 'agent_id', 'instance_id', 'pool_id', 'signal_type',
     'detected_at', 'termination_time', 'response_action', 'replica_id', 'response_time_ms', 'failover_time_ms',
     'success', 'error_message', 'created_at', 'clock_skew_ms'],
@@ -561,6 +599,8 @@ export const DATABASE_COLUMNS = {
   replay_rebuilds: ['id', 'source', 'shadow_database', 'status', 'position', 'pending_gaps', 'events_applied', 'started_at',
     'updated_at', 'finished_at'],
   replay_gate: ['id'],
+  notifications: ['id', 'client_id', 'agent_id', 'kind', 'severity', 'message', 'occurred_at'],
+  notification_reads: ['id', 'read_at'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],

@@ -20,8 +20,8 @@ export interface HealthDeps {
 
 const PartitionLag = z.object({ topic: z.string(), partition: z.number().int(), lag: z.number().int() })
 type PartitionLag = z.infer<typeof PartitionLag>
-const Ready = z.object({
-  ready: z.boolean(), database: z.boolean(), consumer: z.boolean(),
+const Ready = z.object({ ready: z.boolean(), database: z.boolean(), consumer: z.boolean() })
+const Readiness = Ready.extend({
   /** topic → partitions this instance consumes. */
   assignment: z.record(z.string(), z.array(z.number().int())),
   /** Messages not yet applied, per assigned partition, and their sum; null when the broker did not answer in time. */
@@ -34,7 +34,16 @@ const tags = ['health']
 export const healthRoutes: FastifyPluginAsyncZod<HealthDeps> = async (fastify, deps) => {
   fastify.get('/healthz', { schema: { tags, response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }))
 
-  fastify.get('/readyz', { schema: { tags, response: { 200: Ready, 503: Ready } } }, async (_req, reply) => {
+  // The original UI's health check: the same facts as /readyz, always 200 so a UI can tell "up" from "down".
+  fastify.get('/health', {
+    schema: { tags, response: { 200: Ready.extend({ status: z.enum(['healthy', 'degraded']), timestamp: z.string() }) } },
+  }, async () => {
+    const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
+    const consumer = deps.consumerReady()
+    return { status: database && consumer ? 'healthy' as const : 'degraded' as const, ready: database && consumer, database, consumer, timestamp: new Date().toISOString() }
+  })
+
+  fastify.get('/readyz', { schema: { tags, response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
     const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
     const consumer = deps.consumerReady()
     const status = (await deps.consumerStatus?.()) ?? { assignment: {}, lag: [] }
