@@ -2,9 +2,9 @@
  * The HTTP API as a Fastify plugin; it never listens (src/server.ts does).
  * Zod schemas on every route (fastify-type-provider-zod) validate requests,
  * type the handlers, check responses and make the OpenAPI document at /docs.
- * Health, readiness and Prometheus metrics are open; the client API (client
- * bearer token) and the operator API (OPERATOR_TOKEN) are rate limited per
- * token. One error handler (errors.ts) answers every failure.
+ * Health, readiness and Prometheus metrics are open; the API (client, admin
+ * and notification routes: a client's token or OPERATOR_TOKEN) and the
+ * operator API (OPERATOR_TOKEN) are rate limited per token. One error handler (errors.ts) answers every failure.
  */
 import type { FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
@@ -14,16 +14,20 @@ import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
 import type { Metrics } from './metrics.js'
-import { clientAuth, operatorAuth } from './plugins/auth.js'
+import { anyTokenAuth, apiAuth, operatorAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
 import { swaggerPlugin } from './plugins/swagger.js'
+import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agents.js'
+import { chartRoutes } from './routes/charts.js'
+import { clientViewRoutes } from './routes/client-view.js'
 import { healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
 import { operatorRoutes } from './routes/operator.js'
+import { poolRoutes } from './routes/pools.js'
 import { replicaRoutes } from './routes/replicas.js'
 
 export interface AppDeps {
@@ -54,13 +58,21 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
 
   await fastify.register(async (api) => {
     await api.register(rateLimitPlugin, deps.rateLimit ?? { max: 1200, timeWindowMs: 60_000 })
+    // One token, two scopes: OPERATOR_TOKEN sees every client, a client's token its own (src/clients/scope.ts).
     await api.register(async (client) => {
-      clientAuth(client, deps.db)
+      apiAuth(client, deps.db, deps.operatorToken)
       const commands = { db: deps.db, pipeline: deps.pipeline }
       await client.register(agentRoutes, commands)
       await client.register(replicaRoutes, commands)
       await client.register(historyRoutes, { db: deps.db })
       await client.register(instanceRoutes, { db: deps.db })
+      await client.register(clientViewRoutes, { db: deps.db })
+      await client.register(adminRoutes, { db: deps.db, consumerReady: deps.consumerReady })
+      await client.register(chartRoutes, { db: deps.db })
+    })
+    await api.register(async (shared) => {
+      anyTokenAuth(shared, deps.db, deps.operatorToken) // pools are not tenant data: any client's token, or the operator's
+      await shared.register(poolRoutes, { db: deps.db })
     })
     await api.register(async (operator) => {
       operatorAuth(operator, deps.operatorToken)

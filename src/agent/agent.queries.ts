@@ -1,9 +1,10 @@
 /**
  * Read queries over the agent rules' tables (agents, replica_instances), in
- * the shapes the UI reads. Every query is scoped by client: another client's
- * agent, instance or replica is "not found", never data.
+ * the shapes the UI reads. Every query is scoped (src/clients/scope.ts):
+ * another client's agent, instance or replica is "not found", never data.
  */
 import type { Kysely } from 'kysely'
+import type { Scope } from '../clients/scope.js'
 import type { AgentRow, Database, ReplicaInstanceRow } from '../db/database.js'
 import { isoFromDb } from '../db/time.js'
 import { NotFoundError } from '../errors.js'
@@ -11,17 +12,20 @@ import { NotFoundError } from '../errors.js'
 const LIVE = ['launching', 'syncing', 'ready'] as const
 const num = (d: string | null): number | null => (d === null ? null : Number(d))
 
-/** The agent if it belongs to `clientId`, else a NotFoundError. */
-export async function ownedAgent(db: Kysely<Database>, clientId: string, agentId: string): Promise<AgentRow> {
-  const agent = await db.selectFrom('agents').selectAll().where('id', '=', agentId).where('client_id', '=', clientId).executeTakeFirst()
+/** The agent if `scope` sees it, else a NotFoundError. */
+export async function ownedAgent(db: Kysely<Database>, scope: Scope, agentId: string): Promise<AgentRow> {
+  let q = db.selectFrom('agents').selectAll().where('id', '=', agentId)
+  if (scope.kind === 'client') q = q.where('client_id', '=', scope.clientId)
+  const agent = await q.executeTakeFirst()
   if (agent === undefined) throw new NotFoundError(`agent ${agentId} not found`)
   return agent
 }
 
-/** The client's agent currently running `instanceId`, else a NotFoundError. */
-export async function agentOfInstance(db: Kysely<Database>, clientId: string, instanceId: string): Promise<AgentRow> {
-  const agent = await db.selectFrom('agents').selectAll().where('instance_id', '=', instanceId).where('client_id', '=', clientId)
-    .orderBy('updated_at', 'desc').executeTakeFirst()
+/** The agent `scope` sees that currently runs `instanceId`, else a NotFoundError. */
+export async function agentOfInstance(db: Kysely<Database>, scope: Scope, instanceId: string): Promise<AgentRow> {
+  let q = db.selectFrom('agents').selectAll().where('instance_id', '=', instanceId)
+  if (scope.kind === 'client') q = q.where('client_id', '=', scope.clientId)
+  const agent = await q.orderBy('updated_at', 'desc').executeTakeFirst()
   if (agent === undefined) throw new NotFoundError(`instance ${instanceId} not found`)
   return agent
 }
@@ -37,6 +41,7 @@ export function configJson(a: AgentRow) {
   return {
     autoSwitchEnabled: a.auto_switch_enabled === 1, manualReplicaEnabled: a.manual_replica_enabled === 1,
     autoTerminateEnabled: a.auto_terminate_enabled === 1, terminateWaitMinutes: a.terminate_wait_minutes,
+    enabled: a.enabled === 1,
   }
 }
 
@@ -50,7 +55,7 @@ export function agentJson(a: AgentRow, liveReplicaInstances: number) {
   return {
     id: a.id, clientId: a.client_id, logicalAgentId: a.logical_agent_id, instanceId: a.instance_id,
     instanceType: a.instance_type, region: a.region, az: a.az, currentPoolId: a.current_pool_id, currentMode: a.current_mode,
-    hostname: a.hostname, status: a.status, enabled: a.status !== 'disabled',
+    hostname: a.hostname, status: a.status,
     lastHeartbeat: isoFromDb(a.last_heartbeat_at), lastHeartbeatAt: isoFromDb(a.last_heartbeat_at),
     instanceCount: (a.instance_id === null ? 0 : 1) + liveReplicaInstances,
     spotPrice: num(a.spot_price), onDemandPrice: num(a.ondemand_price),
@@ -112,4 +117,11 @@ export async function agentReplicas(db: Kysely<Database>, agentId: string) {
   const rows = await db.selectFrom('replica_instances').selectAll().where('agent_id', '=', agentId)
     .orderBy('created_at', 'desc').orderBy('id').execute()
   return rows.map(replicaJson)
+}
+
+/** How many of the client's agents run in each mode (the modes with none are left out). */
+export async function modeDistribution(db: Kysely<Database>, clientId: string) {
+  const rows = await db.selectFrom('agents').select(['current_mode', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('client_id', '=', clientId).groupBy('current_mode').orderBy('current_mode').execute()
+  return rows.map((r) => ({ mode: r.current_mode, count: Number(r.n) }))
 }

@@ -147,6 +147,7 @@ export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], rec
     spotPrice: money(a.spot_price), onDemandPrice: money(a.ondemand_price),
     autoSwitchEnabled: a.auto_switch_enabled === 1, manualReplicaEnabled: a.manual_replica_enabled === 1,
     autoTerminateEnabled: a.auto_terminate_enabled === 1, terminateWaitMinutes: a.terminate_wait_minutes,
+    enabled: a.enabled === 1, manualReplicaPending: a.manual_replica_pending === 1,
     // The unique index allows one live replica; that row is the truth, whatever the pointer column says.
     currentReplicaId: live?.id ?? null,
     replicas: Object.fromEntries(replicas.map((r) => [r.id, r])),
@@ -160,7 +161,7 @@ const AGENT_COLUMNS = [
   'client_id', 'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id', 'current_mode', 'hostname',
   'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled', 'terminate_wait_minutes',
   'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal', 'last_failover_at',
-  'interruption_handled_count', 'last_heartbeat_at', 'instance_at', 'former_instance_ids',
+  'interruption_handled_count', 'last_heartbeat_at', 'instance_at', 'former_instance_ids', 'enabled', 'manual_replica_pending',
 ] as const
 
 /** `col = VALUES(col)` for each column: the upsert takes the new row's values. */
@@ -179,6 +180,7 @@ export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promi
     last_failover_at: dbTime(s.lastFailoverAt), interruption_handled_count: s.interruptionHandledCount,
     last_heartbeat_at: dbTime(s.lastHeartbeatAt), instance_at: dbTime(s.instanceAt),
     former_instance_ids: s.formerInstances.length === 0 ? null : JSON.stringify(s.formerInstances),
+    enabled: s.enabled ? 1 : 0, manual_replica_pending: s.manualReplicaPending ? 1 : 0,
   }))).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()
 }
 

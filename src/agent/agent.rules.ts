@@ -124,7 +124,7 @@ function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string 
     // Facts about the agent's own instance: nothing to decide.
     case 'agent.registered':
     case 'agent.heartbeat':
-    case 'agent.instance_switched': return undefined
+    case 'agent.instance_switched': return placePendingReplica(e, s, env, fx)
     case 'agent.config_changed': return onConfigChanged(e, s, env, fx)
     case 'spot.rebalance_recommendation': return onRebalance(e, s, env, fx)
     case 'spot.termination_notice': return onTermination(e, s, env, fx)
@@ -152,6 +152,7 @@ const onConfigChanged: Rule<'agent.config_changed'> = (e, s, env, fx) => {
     manualReplicaEnabled: d.autoSwitchEnabled === true ? false : d.manualReplicaEnabled ?? s.manualReplicaEnabled,
     autoTerminateEnabled: d.autoTerminateEnabled ?? s.autoTerminateEnabled,
     terminateWaitMinutes: d.terminateWaitMinutes ?? s.terminateWaitMinutes,
+    enabled: d.enabled ?? s.enabled,
   }
   fx.decision('decision.config_applied', next)
   const live = currentReplica(s)
@@ -168,9 +169,23 @@ const onConfigChanged: Rule<'agent.config_changed'> = (e, s, env, fx) => {
   return undefined
 }
 
+/**
+ * Manual mode switched on before any other pool was known leaves the replica
+ * pending (decision.replica_unavailable); the agent's next report after a
+ * pool is known places it. Nothing is logged while none is: the pending flag
+ * already says so.
+ */
+function placePendingReplica(e: AgentInput, before: AgentState, env: RuleEnv, fx: Effects): undefined {
+  if (!before.manualReplicaPending || !before.manualReplicaEnabled || !before.enabled) return undefined
+  const s = evolve(before, e)
+  if (currentReplica(s)) return undefined
+  requestReplica(s, env, fx, { replicaType: 'manual', reason: 'manual-replica-pending', prefer: 'cheapest', createdBy: 'user' })
+  return undefined
+}
+
 // ---- interruption signals ----
 
-const isAutomatic = (s: AgentState) => s.autoSwitchEnabled && !s.manualReplicaEnabled
+const isAutomatic = (s: AgentState) => s.enabled && s.autoSwitchEnabled && !s.manualReplicaEnabled
 /** Ready, else syncing: one live replica at most, so its status decides. */
 const canTakeOver = (r: ReplicaState): boolean => (r.status === 'ready' || r.status === 'syncing') && r.instanceId !== null
 

@@ -81,6 +81,10 @@ export interface AgentState {
   manualReplicaEnabled: boolean
   autoTerminateEnabled: boolean
   terminateWaitMinutes: number
+  /** Off: the service takes no automatic action for the agent (termination notices are still answered). */
+  enabled: boolean
+  /** Manual mode wanted a replica and no pool was known: it is launched at the agent's next report once one is. */
+  manualReplicaPending: boolean
   /** The live replica (launching, syncing or ready), or null. */
   currentReplicaId: string | null
   /** Replicas known to this state, by id: the live one and those the events referenced. */
@@ -108,7 +112,7 @@ export function initialAgentState(agentId: string, clientId: string): AgentState
     instanceId: null, instanceAt: null, formerInstances: [], instanceType: null, region: null, az: null, poolId: null, mode: 'spot',
     status: 'offline', lastHeartbeatAt: null, spotPrice: null, onDemandPrice: null,
     autoSwitchEnabled: true, manualReplicaEnabled: false, autoTerminateEnabled: true, terminateWaitMinutes: 0,
-    currentReplicaId: null, replicas: {}, lastInterruptionSignal: null, lastFailoverAt: null,
+    enabled: true, manualReplicaPending: false, currentReplicaId: null, replicas: {}, lastInterruptionSignal: null, lastFailoverAt: null,
     interruptionHandledCount: 0, recentSignals: [], parked: [],
   }
 }
@@ -178,7 +182,11 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
     case 'replica.failed': return endReplica(s, e.data.replicaId, (r) => ({
       ...r, status: 'failed', errorMessage: e.data.error, terminatedAt: iso(e.occurredAt),
     }))
-    case 'decision.config_applied': return { ...s, ...e.data }
+    // Decisions logged before 016 carry no `enabled`: it stays as it was.
+    case 'decision.config_applied': return {
+      ...s, ...e.data, enabled: e.data.enabled ?? s.enabled, manualReplicaPending: s.manualReplicaPending && e.data.manualReplicaEnabled,
+    }
+    case 'decision.replica_unavailable': return e.data.replicaType === 'manual' ? { ...s, manualReplicaPending: true } : s
     case 'decision.signal_recorded': return remember(s, e)
     case 'decision.input_parked': return { ...s, parked: [...s.parked, { eventId: e.causeEventId, occurredAt: iso(e.data.inputOccurredAt) }] }
     case 'decision.parked_released': return { ...s, parked: s.parked.filter((p) => !e.data.eventIds.includes(p.eventId)) }
@@ -195,7 +203,6 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
     case 'user.replica_create_requested':
     case 'user.replica_promote_requested':
     case 'user.replica_delete_requested':
-    case 'decision.replica_unavailable':
     case 'decision.emergency_snapshot_requested':
     case 'decision.rejected':
       return s
@@ -279,7 +286,7 @@ function replicaRequested(s: AgentState, e: DecisionOf<'decision.replica_request
   const r = newReplica(d.replicaId, {
     replicaType: d.replicaType, poolId: d.poolId, createdBy: d.createdBy, parentInstanceId: d.parentInstanceId, createdAt: iso(e.occurredAt),
   })
-  return { ...s, replicas: { ...s.replicas, [r.id]: r }, currentReplicaId: r.id }
+  return { ...s, replicas: { ...s.replicas, [r.id]: r }, currentReplicaId: r.id, manualReplicaPending: s.manualReplicaPending && d.replicaType !== 'manual' }
 }
 
 /** A launch report: completes a requested replica, or adopts one the agent started on its own. */
@@ -291,7 +298,7 @@ function launched(s: AgentState, e: InputOf<'replica.launched'>): AgentState {
     replicaType: d.replicaType, poolId: d.poolId, createdBy: 'agent', parentInstanceId: s.instanceId, createdAt: iso(e.occurredAt),
   })
   const r: ReplicaState = { ...base, instanceId: d.instanceId, poolId: d.poolId, hourlyCost: d.hourlyCost }
-  return { ...s, replicas: { ...s.replicas, [r.id]: r }, currentReplicaId: r.id }
+  return { ...s, replicas: { ...s.replicas, [r.id]: r }, currentReplicaId: r.id, manualReplicaPending: s.manualReplicaPending && d.replicaType !== 'manual' }
 }
 
 /** The replica becomes the agent's instance (manual promotion or failover); the instance it replaces is left for good. */

@@ -42,3 +42,14 @@ export async function rotateToken(db: Kysely<Database>, clientId: string): Promi
   const r = await db.updateTable('clients').set({ token_hash: hashToken(token), client_token: null }).where('id', '=', clientId).executeTakeFirst()
   return r.numUpdatedRows > 0n ? token : undefined
 }
+
+/**
+ * Deletes a client from the console: it is deactivated and its token
+ * revoked (its agents, log and history stay: the log is append-only). False
+ * for an unknown or already deleted client.
+ */
+export async function deactivateClient(db: Kysely<Database>, clientId: string): Promise<boolean> {
+  const r = await db.updateTable('clients').set({ is_active: 0, token_hash: null, client_token: null })
+    .where('id', '=', clientId).where('is_active', '=', 1).executeTakeFirst()
+  return r.numUpdatedRows > 0n
+}

@@ -91,6 +91,27 @@ export interface AgentsTable {
   instance_at: NullableDateTime
   /** JSON array of the instances the agent left, newest last (010). */
   former_instance_ids: string | null
+  /** Off: no automatic action for the agent (016). */
+  enabled: Generated<number>
+  /** Manual mode waits for a pool to place its replica in (016). */
+  manual_replica_pending: Generated<number>
+}
+
+/** A projection of the log: what the console's bell shows (016). */
+export interface NotificationsTable {
+  id: string
+  client_id: string
+  agent_id: string | null
+  kind: string
+  severity: string
+  message: string
+  occurred_at: DateTime
+}
+
+/** Notifications marked read; kept apart so a replay of the projection keeps them (016). */
+export interface NotificationReadsTable {
+  id: string
+  read_at: DefaultedDateTime
 }
 
 export interface SpotPoolsTable {
@@ -446,10 +467,14 @@ export interface Database {
   agent_locks: AgentLocksTable
   replay_rebuilds: ReplayRebuildsTable
   replay_gate: ReplayGateTable
+  notifications: NotificationsTable
+  notification_reads: NotificationReadsTable
   v_active_replicas: ActiveReplicasView
   v_pool_reliability_ranking: PoolReliabilityRankingView
 }
 
+export type NotificationRow = Selectable<NotificationsTable>
+export type NewNotification = Insertable<NotificationsTable>
 export type SchemaMigrationRow = Selectable<SchemaMigrationsTable>
 export type NewSchemaMigration = Insertable<SchemaMigrationsTable>
 export type SchemaMigrationUpdate = Updateable<SchemaMigrationsTable>
@@ -521,7 +546,7 @@ export const DATABASE_COLUMNS = {
     'current_mode', 'hostname', 'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled',
     'terminate_wait_minutes', 'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal',
     'last_failover_at', 'interruption_handled_count', 'last_heartbeat_at', 'created_at', 'updated_at', 'instance_at',
-    'former_instance_ids'],
+    'former_instance_ids', 'enabled', 'manual_replica_pending'],
   spot_pools: ['id', 'instance_type', 'region', 'az', 'is_active', 'created_at'],
   instances: ['id', 'client_id', 'agent_id', 'instance_type', 'region', 'az', 'pool_id', 'current_mode', 'is_active',
     'spot_price', 'ondemand_price', 'installed_at', 'terminated_at', 'created_at'],
@@ -561,6 +586,8 @@ export const DATABASE_COLUMNS = {
   replay_rebuilds: ['id', 'source', 'shadow_database', 'status', 'position', 'pending_gaps', 'events_applied', 'started_at',
     'updated_at', 'finished_at'],
   replay_gate: ['id'],
+  notifications: ['id', 'client_id', 'agent_id', 'kind', 'severity', 'message', 'occurred_at'],
+  notification_reads: ['id', 'read_at'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],

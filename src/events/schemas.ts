@@ -93,8 +93,10 @@ export const AgentInstanceSwitchedSchema = defineEvent('agent.instance_switched'
   onDemandPrice: MoneySchema, oldSpotPrice: MoneySchema, newSpotPrice: MoneySchema,
   trigger: SwitchTriggerSchema,
 }))
-const CONFIG_KEYS = ['autoSwitchEnabled', 'manualReplicaEnabled', 'autoTerminateEnabled', 'terminateWaitMinutes'] as const
+const CONFIG_KEYS = ['autoSwitchEnabled', 'manualReplicaEnabled', 'autoTerminateEnabled', 'terminateWaitMinutes', 'enabled'] as const
 export const AgentConfigChangedSchema = defineEvent('agent.config_changed', z.object({
+  /** Off: the service takes no automatic action for the agent (the console's agent switch). */
+  enabled: FlagSchema.optional(),
   autoSwitchEnabled: FlagSchema.optional(),
   manualReplicaEnabled: FlagSchema.optional(),
   autoTerminateEnabled: FlagSchema.optional(),

@@ -22,6 +22,8 @@ export const SignalTypeSchema = z.enum(['rebalance-recommendation', 'termination
 export const ConfigAppliedSchema = defineDecision('decision.config_applied', z.object({
   autoSwitchEnabled: z.boolean(), manualReplicaEnabled: z.boolean(),
   autoTerminateEnabled: z.boolean(), terminateWaitMinutes: z.int().min(0),
+  // Absent in decisions logged before 016 (the agent stays as it was: enabled unless switched off since).
+  enabled: z.boolean().optional(),
 }))
 export const ReplicaRequestedSchema = defineDecision('decision.replica_requested', z.object({
   replicaId: ReplicaIdSchema, poolId: PoolIdSchema, replicaType: ReplicaTypeSchema, reason: z.string(),

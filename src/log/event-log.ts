@@ -79,31 +79,48 @@ export interface LogPage {
 }
 
 /**
- * Up to `limit` rows after `afterSeq` (or exactly `seqs`), in seq order. The
- * produced rows of a page's inputs are fetched by cause, so an input always
- * comes with everything it caused (they were committed together); produced
- * rows met in the seq range are not repeated.
+ * Up to `limit` rows after `afterSeq` (keyset: `seq > afterSeq`), or exactly
+ * `seqs`, in seq order, each input with everything it caused (they were
+ * committed together, the input first, so a produced row's seq is above its
+ * cause's). What a page's inputs caused is mostly in the page itself; only
+ * what lies beyond its last seq is fetched by cause, in one join through
+ * idx_event_log_cause. A produced row met in a seq range whose cause is not in
+ * it belongs to an input read before (with it, by that read's join), so it is
+ * not repeated. Exact `seqs` (the gaps a reader goes back to) fetch what their
+ * inputs caused wherever it lies.
  */
 export async function readLog(db: QueryCreator<Database>, range: { afterSeq: number, limit: number } | { seqs: readonly number[] }): Promise<LogPage> {
-  let q = db.selectFrom('event_log').select(['seq', 'payload', 'source']).orderBy('seq')
+  let q = db.selectFrom('event_log').select(['seq', 'payload', 'source', 'event_id', 'cause_event_id']).orderBy('seq')
   q = 'seqs' in range ? q.where('seq', 'in', range.seqs.length > 0 ? [...range.seqs] : [-1]) : q.where('seq', '>', range.afterSeq).limit(range.limit)
   const rows = await q.execute()
-  const inputs = rows.filter((r) => r.source !== 'decision')
-  const caused = new Map<string, StoredEvent[]>()
-  const ids = inputs.map((r) => storedEventOfRow(r))
-  for (let i = 0; i < ids.length; i += 5000) {
-    const produced = await db.selectFrom('event_log').select(['seq', 'payload', 'cause_event_id'])
-      .where('cause_event_id', 'in', ids.slice(i, i + 5000).map((e) => e.eventId)).orderBy('seq').execute()
-    for (const p of produced) {
-      const list = caused.get(p.cause_event_id!) ?? []
-      list.push(storedEventOfRow(p))
-      caused.set(p.cause_event_id!, list)
+  const inputs: LoggedInput[] = []
+  const byId = new Map<string, LoggedInput>()
+  const produced: { seq: number, payload: string, cause_event_id: string | null }[] = []
+  for (const r of rows) {
+    if (r.source === 'decision') { produced.push(r); continue }
+    const input = { seq: r.seq, event: storedEventOfRow(r), caused: [] }
+    inputs.push(input)
+    byId.set(r.event_id, input)
+  }
+  const last = rows.at(-1)?.seq
+  if (last !== undefined && inputs.length > 0) {
+    let beyond = db.selectFrom('event_log as i').innerJoin('event_log as c', 'c.cause_event_id', 'i.event_id')
+      .select(['c.seq', 'c.payload', 'c.cause_event_id']).where('i.source', '<>', 'decision')
+    if ('seqs' in range) {
+      beyond = beyond.where('i.seq', 'in', inputs.map((i) => i.seq))
+    } else {
+      beyond = beyond.where('i.seq', '>', range.afterSeq).where('i.seq', '<=', last).where('c.seq', '>', last)
     }
+    // In the seqs case the join finds the produced rows also read above: each is attached once, by seq.
+    const seen = new Set(produced.map((p) => p.seq))
+    for (const p of await beyond.orderBy('c.seq').execute()) if (!seen.has(p.seq)) produced.push(p)
+    produced.sort((a, b) => a.seq - b.seq)
   }
-  return {
-    inputs: inputs.map((r, i) => ({ seq: r.seq, event: ids[i]!, caused: caused.get(ids[i]!.eventId) ?? [] })),
-    seqs: rows.map((r) => r.seq),
+  for (const p of produced) {
+    const input = p.cause_event_id === null ? undefined : byId.get(p.cause_event_id)
+    if (input) input.caused.push(storedEventOfRow(p))
   }
+  return { inputs, seqs: rows.map((r) => r.seq) }
 }
 
 /** The highest seq in the log (0 when empty). */

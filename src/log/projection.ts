@@ -20,6 +20,8 @@ export interface Projection<T extends StoredType = StoredType> {
   readonly handles: readonly T[]
   /** Tables it owns (only it writes them); replay rebuilds these in a shadow schema and swaps them in. */
   readonly tables: readonly (keyof Database & string)[]
+  /** Non-unique indexes of its tables that `apply` reads through: a rebuild keeps them while it builds (the others are built once, at the end). */
+  readonly readIndexes?: readonly string[]
   /** This batch's events in log order: each accepted input followed by the decisions it caused; rejected inputs never arrive.
    *  `db` is the transaction, or during replay the transaction bound to the shadow schema with withSchema(). */
   apply(db: QueryCreator<Database>, events: readonly StoredOf<T>[]): Promise<void>

@@ -179,7 +179,9 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
       }
       const p = pricePointOf(e, causeTime)
       if (!p) continue
-      fresh.set(p.agentId, [...fresh.get(p.agentId) ?? [], p])
+      const list = fresh.get(p.agentId)
+      if (list) list.push(p)
+      else fresh.set(p.agentId, [p])
       if (p.kind === 'switch' || p.kind === 'failover' || p.kind === 'promotion') day(p.clientId, dbTime(p.at).slice(0, 10)).switches++
     }
 

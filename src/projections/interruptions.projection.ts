@@ -25,6 +25,7 @@ export const interruptionsProjection: Projection<'decision.signal_recorded' | 'r
   name: 'interruptions',
   handles: ['decision.signal_recorded', 'replica.promoted'],
   tables: ['spot_interruption_events'],
+  readIndexes: ['idx_interruption_replica'],
   async apply(db, events) {
     const rows: NewSpotInterruptionEvent[] = []
     const promoted: StoredOf<'replica.promoted'>[] = []

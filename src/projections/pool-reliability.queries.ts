@@ -45,3 +45,25 @@ export async function timeToInterruption(db: Kysely<Database>, opts: { days?: nu
     return { poolId, samples: sorted.length, p50Hours: rank(0.5), p90Hours: rank(0.9) }
   }).sort((a, b) => a.poolId.localeCompare(b.poolId))
 }
+
+const num = (d: string | null) => (d === null ? null : Number(d))
+
+/**
+ * The safest-pools table: the ranking (safest first) with each pool's 30-day
+ * counts, score and average price, beside how long its instances ran before
+ * a termination notice.
+ */
+export async function poolReliability(db: Kysely<Database>, now = new Date()) {
+  const [ranking, ran] = await Promise.all([poolRanking(db), timeToInterruption(db, { now })])
+  const tti = new Map(ran.map((r) => [r.poolId, r]))
+  return ranking.map((r, i) => {
+    const t = tti.get(r.pool_id)
+    return {
+      rank: i + 1, poolId: r.pool_id, score: num(r.avg_reliability_score),
+      interruptions: Number(r.interruptions_30d ?? 0), terminations: Number(r.terminations_30d ?? 0), rebalances: Number(r.rebalances_30d ?? 0),
+      interruptions7d: Number(r.interruptions_7d ?? 0), instanceHours: Number(r.instance_hours_30d ?? 0),
+      instanceHoursInterrupted: Number(r.instance_hours_interrupted_30d ?? 0), avgSpotPrice: num(r.avg_spot_price),
+      timeToInterruption: { samples: t?.samples ?? 0, p50Hours: t?.p50Hours ?? null, p90Hours: t?.p90Hours ?? null },
+    }
+  })
+}

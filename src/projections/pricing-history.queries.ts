@@ -1,6 +1,7 @@
 /** Read query for the price-history charts: spot prices per pool in 5-minute, hour or day buckets. */
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/database.js'
+import { fromDbTime, toDbTime } from '../db/time.js'
 
 export type PriceInterval = '5m' | 'hour' | 'day'
 
@@ -30,4 +31,58 @@ export async function priceHistory(db: Kysely<Database>, poolIds: readonly strin
      WHERE pool_id IN (${sql.join([...poolIds])}) AND observed_at >= ${from} AND observed_at < ${to}
      GROUP BY pool_id, t ORDER BY t, pool_id`.execute(db)
   return r.rows.map((x) => ({ poolId: x.pool_id, time: x.t, spotPrice: x.spot, onDemandPrice: x.od }))
+}
+
+export interface HistoryPool { id: string, name: string, az: string, key: string }
+
+/**
+ * The key of a pool's column in the chart rows: `pool_` and the id with every
+ * character but letters and digits turned into `_` (chart libraries read a
+ * dot as a nested path), made unique with a suffix if two ids fold together.
+ */
+export function poolKeys(poolIds: readonly string[]): Map<string, string> {
+  const keys = new Map<string, string>()
+  const taken = new Set<string>()
+  for (const id of poolIds) {
+    const base = `pool_${id.replace(/[^A-Za-z0-9]/g, '_')}`
+    let key = base
+    for (let n = 2; taken.has(key); n++) key = `${base}_${n}`
+    taken.add(key)
+    keys.set(id, key)
+  }
+  return keys
+}
+
+const num = (d: string | null | undefined) => (d === null || d === undefined ? null : Number(d))
+
+/**
+ * The 7-day (or `days`) chart of an instance: every active pool of its
+ * instance type in its region, one row per bucket with each pool's average
+ * spot price under the pool's key and the bucket's on-demand price.
+ */
+export async function instancePriceHistory(
+  db: Kysely<Database>, instance: { instanceType: string | null, region: string | null, onDemandPrice: string | null },
+  days: number, interval: 'hour' | 'day', now = new Date(),
+) {
+  const pools = instance.instanceType === null || instance.region === null ? [] : await db.selectFrom('spot_pools').select(['id', 'az'])
+    .where('instance_type', '=', instance.instanceType).where('region', '=', instance.region).where('is_active', '=', 1).orderBy('id').execute()
+  const keys = poolKeys(pools.map((p) => p.id))
+  const from = toDbTime(new Date(now.getTime() - days * 86_400_000))
+  const points = await priceHistory(db, pools.map((p) => p.id), from, toDbTime(now), interval)
+  const rows = new Map<string, { time: string, prices: Record<string, number>, od: number[] }>()
+  for (const p of points) {
+    const row = rows.get(p.time) ?? { time: fromDbTime(p.time).toISOString(), prices: {}, od: [] }
+    rows.set(p.time, row)
+    row.prices[keys.get(p.poolId)!] = Number(p.spotPrice)
+    if (p.onDemandPrice !== null) row.od.push(Number(p.onDemandPrice))
+  }
+  const latestOnDemand = points.filter((p) => p.onDemandPrice !== null).at(-1)?.onDemandPrice
+  return {
+    // The bucket's on-demand price: the average over the pools that reported one (they share the instance type and region).
+    data: [...rows.values()].map((r) => Object.assign({
+      time: r.time, onDemand: r.od.length === 0 ? null : Math.round(r.od.reduce((a, b) => a + b, 0) / r.od.length * 1e6) / 1e6,
+    }, r.prices)),
+    pools: pools.map((p) => ({ id: p.id, name: p.id, az: p.az, key: keys.get(p.id)! })),
+    onDemandPrice: num(instance.onDemandPrice) ?? num(latestOnDemand),
+  }
 }

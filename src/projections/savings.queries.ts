@@ -50,3 +50,34 @@ export function percentage(savings: string, baseline: string): string {
   const abs = v < 0n ? -v : v
   return `${v < 0n ? '-' : ''}${abs / 100n}.${String(abs % 100n).padStart(2, '0')}`
 }
+
+/** How far back each range of the savings chart reaches: 30 days, 12 weeks, 12 months (UTC, today included). */
+export function savingsWindow(range: SavingsRange, now = new Date()): { from: string, to: string } {
+  const y = now.getUTCFullYear(), m = now.getUTCMonth(), d = now.getUTCDate()
+  const day = (date: Date) => date.toISOString().slice(0, 10)
+  const to = day(new Date(Date.UTC(y, m, d + 1)))
+  if (range === 'daily') return { from: day(new Date(Date.UTC(y, m, d - 29))), to }
+  if (range === 'weekly') return { from: day(new Date(Date.UTC(y, m, d - ((now.getUTCDay() + 6) % 7) - 11 * 7))), to }
+  return { from: day(new Date(Date.UTC(y, m - 11, 1))), to }
+}
+
+/**
+ * The savings chart: per day, week (from Monday) or month, `name` the period's
+ * first day, what on-demand would have cost, what the fleet cost, and the
+ * difference (numbers, as the UI reads them; the sums are exact in SQL).
+ */
+export async function savingsChart(db: Kysely<Database>, clientId: string, range: SavingsRange, now = new Date()) {
+  const { from, to } = savingsWindow(range, now)
+  const rows = await clientSavings(db, clientId, range, from, to)
+  return rows.map((r) => ({
+    name: r.period, savings: Number(r.savings), onDemandCost: Number(r.baselineCost), modelCost: Number(r.actualCost),
+    savingsPercentage: Number(r.savingsPercentage),
+  }))
+}
+
+/** The last 12 months: what on-demand would have cost (baseline) and what the fleet cost (actual), per 'YYYY-MM'. */
+export async function savingsTrend(db: Kysely<Database>, clientId: string, now = new Date()) {
+  const { from, to } = savingsWindow('monthly', now)
+  const rows = await clientSavings(db, clientId, 'monthly', from, to)
+  return rows.map((r) => ({ month: r.period.slice(0, 7), baseline: Number(r.baselineCost), actual: Number(r.actualCost) }))
+}

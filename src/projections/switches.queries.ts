@@ -2,7 +2,7 @@
  * Read query over instance_switches (switches and failovers), newest first in
  * keyset pages, scoped by client.
  */
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../db/database.js'
 import { type Cursor, type PageRequest, after, pageOf } from '../db/page.js'
 import { isoFromDb } from '../db/time.js'
@@ -29,4 +29,19 @@ export async function switchHistory(db: Kysely<Database>, clientId: string, page
     trigger: r.event_trigger ?? r.reason, reason: r.reason,
     price: num(r.new_mode === 'on-demand' ? r.on_demand_price : r.new_spot_price), savingsImpact: num(r.savings_impact),
   }))
+}
+
+/**
+ * Switches and failovers per UTC day over the last `days` days (today
+ * included), every day present (0 when none), oldest first.
+ */
+export async function switchFrequency(db: Kysely<Database>, clientId: string, days = 30, now = new Date()) {
+  const y = now.getUTCFullYear(), m = now.getUTCMonth(), d = now.getUTCDate()
+  const dates = Array.from({ length: days }, (_, i) => new Date(Date.UTC(y, m, d - days + 1 + i)).toISOString().slice(0, 10))
+  const rows = await db.selectFrom('instance_switches')
+    .select([sql<string>`CAST(DATE(switched_at) AS CHAR)`.as('date'), (eb) => eb.fn.countAll<number>().as('n')])
+    .where('client_id', '=', clientId).where('switched_at', '>=', `${dates[0]} 00:00:00`)
+    .groupBy(sql`DATE(switched_at)`).execute()
+  const counts = new Map(rows.map((r) => [r.date, Number(r.n)]))
+  return dates.map((date) => ({ date, switches: counts.get(date) ?? 0 }))
 }

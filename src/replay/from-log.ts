@@ -22,7 +22,7 @@ import { type LogPage, logHead, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
 import { type AnyProjection, applyProjections } from '../log/projection.js'
 import { type Progress, silentProgress } from './progress.js'
-import { createShadow, dropShadow, swapIn, swapped } from './shadow.js'
+import { createShadow, dropShadow, restoreIndexes, swapIn, swapped } from './shadow.js'
 
 export class ReplayBusyError extends Error {
   readonly code = 'REPLAY_BUSY'
@@ -52,6 +52,8 @@ export interface ReplayResult {
 type Gaps = Map<number, number>
 
 const MAX_GAP = 100_000
+/** Log rows per page: each page is one read of the log and one write per table (bigger pages amortise both). */
+export const DEFAULT_PAGE = 25_000
 
 export async function currentDatabase(db: Kysely<Database>): Promise<string> {
   const r = await sql<{ d: string }>`SELECT DATABASE() AS d`.execute(db)
@@ -62,7 +64,7 @@ export function tablesOf(projections: readonly AnyProjection[]): string[] {
   return [...new Set(projections.flatMap((p) => [...p.tables]))]
 }
 
-/** `db` needs at least three connections: the lock holder, the gate and the work. */
+/** `db` needs at least three connections: the lock holder, the gate (or the page read ahead) and the work. */
 export async function replayFromLog(db: Kysely<Database>, opts: ReplayOptions): Promise<ReplayResult> {
   const live = await currentDatabase(db)
   const lockName = `spotfleet-replay-${createHash('sha1').update(live).digest('hex').slice(0, 32)}`
@@ -100,16 +102,19 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
     shadow = `${live.slice(0, 40)}_rebuild_${id}`
     await db.updateTable('replay_rebuilds').set({ shadow_database: shadow }).where('id', '=', id).execute()
   }
-  await createShadow(db, live, shadow, tables)
+  await createShadow(db, live, shadow, tables, new Set(opts.projections.flatMap((p) => [...p.readIndexes ?? []])))
 
-  const pageSize = opts.pageSize ?? 5000
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE
   const ttl = opts.gapTtlMs ?? 60_000
   const total = async () => Math.max(await logHead(db), position)
   progress.start(await total(), rows)
 
+  /** The next page, read on another connection while the current one is applied (the log is only read, so reading early is safe). */
+  let ahead: { after: number, page: Promise<LogPage> } | null = null
   /** Reads and applies one page (plus pending seqs); returns the rows it read. */
   const step = async (final: boolean): Promise<number> => {
-    const page = await readLog(db, { afterSeq: position, limit: pageSize })
+    const page = await (ahead?.after === position ? ahead.page : readLog(db, { afterSeq: position, limit: pageSize }))
+    ahead = null
     const late = gaps.size > 0 ? await readLog(db, { seqs: [...gaps.keys()] }) : { inputs: [], seqs: [] }
     const now = Date.now()
     const nextGaps: Gaps = new Map(gaps)
@@ -123,6 +128,11 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
     for (const [s, seen] of nextGaps) if (final || now - seen > ttl) nextGaps.delete(s)
     const nextPosition = page.seqs.at(-1) ?? position
     const read = page.seqs.length + late.seqs.length
+    if (!final && page.seqs.length === pageSize) {
+      const next = readLog(db, { afterSeq: nextPosition, limit: pageSize })
+      next.catch(() => undefined) // awaited by the next step; a failure here must not go unhandled if this page fails first
+      ahead = { after: nextPosition, page: next }
+    }
     await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
       await applyProjections(trx.withSchema(shadow), opts.projections, streamOf(late, page))
       await trx.updateTable('replay_rebuilds').set({
@@ -138,6 +148,9 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
   }
 
   while ((await step(false)) === pageSize) { /* rebuild, then catch up while the service keeps applying */ }
+  // The indexes left out while building, then what was logged meanwhile.
+  await restoreIndexes(db, live, shadow, tables)
+  while ((await step(false)) === pageSize) { /* catch up */ }
   // Behind the closed gate: the last events, then the swap; batches wait only for this.
   await db.transaction().execute(async (gate) => {
     await closeGate(gate)

@@ -18,6 +18,15 @@ const tags = ['health']
 export const healthRoutes: FastifyPluginAsyncZod<HealthDeps> = async (fastify, deps) => {
   fastify.get('/healthz', { schema: { tags, response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }))
 
+  // The original UI's health check: the same facts as /readyz, always 200 so a UI can tell "up" from "down".
+  fastify.get('/health', {
+    schema: { tags, response: { 200: Ready.extend({ status: z.enum(['healthy', 'degraded']), timestamp: z.string() }) } },
+  }, async () => {
+    const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
+    const consumer = deps.consumerReady()
+    return { status: database && consumer ? 'healthy' as const : 'degraded' as const, ready: database && consumer, database, consumer, timestamp: new Date().toISOString() }
+  })
+
   fastify.get('/readyz', { schema: { tags, response: { 200: Ready, 503: Ready } } }, async (_req, reply) => {
     const database = await sql`SELECT 1`.execute(deps.db).then(() => true, () => false)
     const consumer = deps.consumerReady()

@@ -1,7 +1,7 @@
 /**
  * The instance panel: pricing card (current pool, on-demand, every pool of
  * the instance type with its savings), summary metrics and the price-history
- * chart. The instance must be the current instance of one of the client's
+ * chart (every pool of the instance type in hour or day buckets). The instance must be the current instance of one of the client's
  * agents; anything else is a 404.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
@@ -10,8 +10,9 @@ import { z } from 'zod'
 import { agentOfInstance } from '../agent/agent.queries.js'
 import type { Database } from '../db/database.js'
 import { instanceSummary } from '../projections/instance-summary.queries.js'
+import { instancePriceHistory } from '../projections/pricing-history.queries.js'
 import { latestPoolPrices } from '../projections/pool-prices.queries.js'
-import { clientOf } from '../plugins/auth.js'
+import { scopeOf } from '../plugins/auth.js'
 import { InstanceParams } from './schemas.js'
 
 const tags = ['instances']
@@ -27,6 +28,19 @@ const Summary = z.object({
   spotPrice: money, onDemandPrice: money,
 })
 
+const HistoryQuery = z.object({
+  days: z.coerce.number().int().min(1).max(90).default(7),
+  interval: z.enum(['hour', 'day']).default('hour'),
+})
+
+// Each row: the bucket, its on-demand price and one column per pool, named by the pool's `key` (no dots).
+const HistoryRow = z.object({ time: z.string(), onDemand: money }).catchall(z.number())
+const History = z.object({
+  data: z.array(HistoryRow),
+  pools: z.array(z.object({ id: z.string(), name: z.string(), az: z.string(), key: z.string().regex(/^[A-Za-z0-9_]+$/) })),
+  onDemandPrice: money,
+})
+
 const num = (d: string | null) => (d === null ? null : Number(d))
 /** Percent below on-demand, two places. */
 const savingsPct = (price: number | null, onDemand: number | null) =>
@@ -36,7 +50,7 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
   fastify.get('/api/client/instances/:instanceId/pricing', {
     schema: { tags, params: InstanceParams, response: { 200: Pricing } },
   }, async (request) => {
-    const agent = await agentOfInstance(db, clientOf(request).id, request.params.instanceId)
+    const agent = await agentOfInstance(db, scopeOf(request), request.params.instanceId)
     const pools = agent.instance_type === null || agent.region === null ? [] : await latestPoolPrices(db, agent.instance_type, agent.region)
     const onDemand = num(agent.ondemand_price) ?? num(pools.find((p) => p.onDemandPrice !== null)?.onDemandPrice ?? null)
     const current = pools.find((p) => p.poolId === agent.current_pool_id)
@@ -50,5 +64,13 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
 
   fastify.get('/api/client/instances/:instanceId/metrics', {
     schema: { tags, params: InstanceParams, response: { 200: Summary } },
-  }, async (request) => instanceSummary(db, await agentOfInstance(db, clientOf(request).id, request.params.instanceId)))
+  }, async (request) => instanceSummary(db, await agentOfInstance(db, scopeOf(request), request.params.instanceId)))
+
+  fastify.get('/api/client/instances/:instanceId/price-history', {
+    schema: { tags, params: InstanceParams, querystring: HistoryQuery, response: { 200: History } },
+  }, async (request) => {
+    const agent = await agentOfInstance(db, scopeOf(request), request.params.instanceId)
+    const instance = { instanceType: agent.instance_type, region: agent.region, onDemandPrice: agent.ondemand_price }
+    return instancePriceHistory(db, instance, request.query.days, request.query.interval)
+  })
 }

@@ -14,7 +14,7 @@ import {
 } from '../agent/agent.events.js'
 import { agentReplicas, liveReplicas, ownedAgent, replicaJson, replicaOf } from '../agent/agent.queries.js'
 import { PoolIdSchema, ReplicaSyncProgressSchema } from '../events/schemas.js'
-import { clientOf, sameClient } from '../plugins/auth.js'
+import { sameClient, scopeOf } from '../plugins/auth.js'
 import { type CommandDeps, eventIdOf, submitCommand } from './commands.js'
 import { AgentParams, ClientParams, IdempotencyHeaders, LiveReplicaJson, ReplicaJson, ReplicaParams } from './schemas.js'
 
@@ -38,7 +38,7 @@ export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps> = async (fastify,
   fastify.get('/api/agents/:agentId/replicas', {
     schema: { tags, params: AgentParams, response: { 200: z.array(ReplicaJson) } },
   }, async (request) => {
-    await ownedAgent(db, clientOf(request).id, request.params.agentId)
+    await ownedAgent(db, scopeOf(request), request.params.agentId)
     return agentReplicas(db, request.params.agentId)
   })
 
@@ -46,10 +46,9 @@ export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps> = async (fastify,
     schema: { tags, params: AgentParams, headers: IdempotencyHeaders, body: CreateBody.default({}), response: { 201: ReplicaJson } },
   }, async (request, reply) => {
     const { agentId } = request.params
-    const client = clientOf(request)
-    await ownedAgent(db, client.id, agentId)
+    const agent = await ownedAgent(db, scopeOf(request), agentId)
     const event = await submitCommand(deps, ReplicaCreateRequestedSchema.parse({
-      ...envelope(client.id, agentId, eventIdOf(request.headers)), type: 'user.replica_create_requested',
+      ...envelope(agent.client_id, agentId, eventIdOf(request.headers)), type: 'user.replica_create_requested',
       data: { replicaId: randomUUID(), ...request.body },
     }))
     return reply.code(201).send(replicaJson(await replicaOf(db, agentId, event.data.replicaId)))
@@ -59,11 +58,10 @@ export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps> = async (fastify,
     schema: { tags, params: ReplicaParams, headers: IdempotencyHeaders, body: SyncBody, response: { 200: ReplicaJson } },
   }, async (request) => {
     const { agentId, replicaId } = request.params
-    const client = clientOf(request)
-    await ownedAgent(db, client.id, agentId)
+    const agent = await ownedAgent(db, scopeOf(request), agentId)
     await replicaOf(db, agentId, replicaId)
     await submitCommand(deps, ReplicaSyncProgressSchema.parse({
-      ...envelope(client.id, agentId, eventIdOf(request.headers)), type: 'replica.sync_progress', data: { replicaId, ...request.body },
+      ...envelope(agent.client_id, agentId, eventIdOf(request.headers)), type: 'replica.sync_progress', data: { replicaId, ...request.body },
     }))
     return replicaJson(await replicaOf(db, agentId, replicaId))
   })
@@ -78,11 +76,10 @@ export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps> = async (fastify,
       schema: { tags, params: ReplicaParams, headers: IdempotencyHeaders, response: { 200: ReplicaJson } },
       handler: async (request) => {
         const { agentId, replicaId } = request.params
-        const client = clientOf(request)
-        await ownedAgent(db, client.id, agentId)
+        const agent = await ownedAgent(db, scopeOf(request), agentId)
         await replicaOf(db, agentId, replicaId)
         await submitCommand(deps, schema.parse({
-          ...envelope(client.id, agentId, eventIdOf(request.headers)), type: schema.shape.type.value, data: { replicaId },
+          ...envelope(agent.client_id, agentId, eventIdOf(request.headers)), type: schema.shape.type.value, data: { replicaId },
         }))
         return replicaJson(await replicaOf(db, agentId, replicaId))
       },

@@ -33,7 +33,9 @@ export const ConfigResult = z.object({
   success: z.literal(true), agentId: z.string(),
   auto_switch_enabled: z.boolean(), manual_replica_enabled: z.boolean(), auto_terminate_enabled: z.boolean(),
   autoSwitchEnabled: z.boolean(), manualReplicaEnabled: z.boolean(), autoTerminateEnabled: z.boolean(), terminateWaitMinutes: z.int(),
-  currentReplicaId: z.string().nullable(),
+  enabled: z.boolean(), currentReplicaId: z.string().nullable(),
+  replicaPending: z.boolean().describe('manual mode is on and its replica waits for a pool to be known'),
+  message: z.string().optional().describe('why the replica is pending'),
 })
 
 export const ReplicaJson = z.object({

@@ -6,10 +6,14 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import type { Projection } from '../../src/log/projection.js'
-import { ReplayBusyError, replayFromLog } from '../../src/replay/from-log.js'
+import { ReplayBusyError, replayFromLog, tablesOf } from '../../src/replay/from-log.js'
 import { PROJECTIONS } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
 import { feedHistory, projectionRows } from './fixtures/history.js'
+
+/** Each projection table's definition (AUTO_INCREMENT counts rows, not shape). */
+const definitions = async (db: Parameters<typeof projectionRows>[0]) => Promise.all(tablesOf(PROJECTIONS).map(async (table) =>
+  (await sql.raw<{ 'Create Table': string }>(`SHOW CREATE TABLE \`${table}\``).execute(db)).rows[0]!['Create Table'].replace(/ AUTO_INCREMENT=\d+/, '')))
 
 const shadows = async (db: Parameters<typeof projectionRows>[0], name: string) =>
   (await sql<{ n: string }>`SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ${`${name.slice(0, 40)}_rebuild_%`}`.execute(db)).rows
@@ -18,12 +22,15 @@ t.test('the rebuilt projections equal the live ones; the views read them; no sha
   const { db, name } = await freshDatabase(t, { migrate: true })
   await feedHistory(db, 'equal', 6, 4)
   const live = await projectionRows(db)
+  const shapes = await definitions(db)
   for (const [table, rows] of Object.entries(live)) t.ok(rows.length > 0, `${table} has rows to rebuild`)
   // The tables are emptied first, so only the rebuild can give them their rows back.
   for (const table of Object.keys(live)) await sql.raw(`DELETE FROM \`${table}\``).execute(db)
 
   const r = await replayFromLog(db, { projections: PROJECTIONS, pageSize: 97 })
   t.same(await projectionRows(db), live, 'row for row')
+  // The rebuild builds most indexes only at the end: the swapped-in tables have every index, in the same order.
+  t.same(await definitions(db), shapes, 'the same table definitions, indexes included')
   t.equal(r.resumed, false)
   t.same(await shadows(db, name), [], 'the shadow database is dropped')
   const ranking = await sql`SELECT * FROM v_pool_reliability_ranking`.execute(db)

@@ -10,7 +10,11 @@ import { createClient } from '../../src/clients/client.repository.js'
 import { buildApp } from '../helper-app.js'
 import { type Fleet, seedFleet, seedSavings } from './fixtures/fleet.js'
 
-interface Row { method: InjectOptions['method'], path: string, url: (f: Fleet) => string, payload?: object }
+/**
+ * `kind`: `ids` (default) names another client's ids in the path: 404; `scoped` names none: the answer
+ * (the console's lists and figures) holds only the token's own client; `manage` is client management: 403.
+ */
+interface Row { method: InjectOptions['method'], path: string, url: (f: Fleet) => string, payload?: object, kind?: 'ids' | 'scoped' | 'manage' }
 
 const ROUTES: Row[] = [
   { method: 'GET', path: '/api/client/{clientId}/agents', url: (f) => `/api/client/${f.clientId}/agents` },
@@ -20,6 +24,9 @@ const ROUTES: Row[] = [
   { method: 'POST', path: '/api/client/agents/{agentId}/config', url: (f) => `/api/client/agents/${f.agentId}/config`, payload: { terminateWaitMinutes: 7 } },
   { method: 'GET', path: '/api/client/instances/{instanceId}/pricing', url: (f) => `/api/client/instances/${f.instanceId}/pricing` },
   { method: 'GET', path: '/api/client/instances/{instanceId}/metrics', url: (f) => `/api/client/instances/${f.instanceId}/metrics` },
+  { method: 'GET', path: '/api/client/instances/{instanceId}/price-history', url: (f) => `/api/client/instances/${f.instanceId}/price-history?days=7&interval=hour` },
+  { method: 'GET', path: '/api/client/{clientId}/savings', url: (f) => `/api/client/${f.clientId}/savings?range=daily` },
+  { method: 'GET', path: '/api/client/{clientId}/stats/charts', url: (f) => `/api/client/${f.clientId}/stats/charts` },
   { method: 'GET', path: '/api/agents/{agentId}/replicas', url: (f) => `/api/agents/${f.agentId}/replicas` },
   { method: 'POST', path: '/api/agents/{agentId}/replicas', url: (f) => `/api/agents/${f.agentId}/replicas`, payload: {} },
   {
@@ -28,10 +35,29 @@ const ROUTES: Row[] = [
   },
   { method: 'POST', path: '/api/agents/{agentId}/replicas/{replicaId}/promote', url: (f) => `/api/agents/${f.agentId}/replicas/${f.replicaId}/promote` },
   { method: 'DELETE', path: '/api/agents/{agentId}/replicas/{replicaId}', url: (f) => `/api/agents/${f.agentId}/replicas/${f.replicaId}` },
+  { method: 'POST', path: '/api/client/agents/{agentId}/toggle-enabled', url: (f) => `/api/client/agents/${f.agentId}/toggle-enabled`, payload: { enabled: true } },
+  { method: 'POST', path: '/api/client/agents/{agentId}/settings', url: (f) => `/api/client/agents/${f.agentId}/settings`, payload: { auto_terminate_enabled: true } },
+  { method: 'GET', path: '/api/client/{clientId}', url: (f) => `/api/client/${f.clientId}` },
+  { method: 'GET', path: '/api/client/{clientId}/instances', url: (f) => `/api/client/${f.clientId}/instances` },
+  { method: 'GET', path: '/api/client/{clientId}/agents/decisions', url: (f) => `/api/client/${f.clientId}/agents/decisions` },
+  { method: 'GET', path: '/api/client/instances/{instanceId}/available-options', url: (f) => `/api/client/instances/${f.instanceId}/available-options` },
+  { method: 'GET', path: '/api/admin/stats', url: () => '/api/admin/stats', kind: 'scoped' },
+  { method: 'GET', path: '/api/admin/clients', url: () => '/api/admin/clients', kind: 'scoped' },
+  { method: 'GET', path: '/api/admin/clients/growth', url: () => '/api/admin/clients/growth', kind: 'scoped' },
+  { method: 'GET', path: '/api/admin/activity', url: () => '/api/admin/activity', kind: 'scoped' },
+  { method: 'GET', path: '/api/admin/agents', url: () => '/api/admin/agents', kind: 'scoped' },
+  { method: 'GET', path: '/api/admin/instances', url: () => '/api/admin/instances', kind: 'scoped' },
+  { method: 'POST', path: '/api/admin/clients/create', url: () => '/api/admin/clients/create', payload: { name: 'x' }, kind: 'manage' },
+  { method: 'DELETE', path: '/api/admin/clients/{clientId}', url: (f) => `/api/admin/clients/${f.clientId}`, kind: 'manage' },
+  { method: 'POST', path: '/api/admin/clients/{clientId}/regenerate-token', url: (f) => `/api/admin/clients/${f.clientId}/regenerate-token`, kind: 'manage' },
+  { method: 'GET', path: '/api/admin/clients/{clientId}/token', url: (f) => `/api/admin/clients/${f.clientId}/token`, kind: 'manage' },
 ]
 
 /** Routes every client can read (no client's ids in them). */
-const SHARED = new Set(['GET /api/pools/reliability'])
+const SHARED = new Set([
+  'GET /api/pools/reliability', 'GET /api/admin/system-health', 'GET /api/admin/ml-models/sessions',
+  ...['ml-models/upload', 'ml-models/activate', 'ml-models/fallback', 'decision-engine/upload', 'decision-engine/activate'].map((p) => `POST /api/admin/${p}`),
+])
 
 t.test('another client\'s ids are a 404, never data', async (t) => {
   const { app, db, client, handlers } = await buildApp(t)
@@ -51,6 +77,20 @@ t.test('another client\'s ids are a 404, never data', async (t) => {
   const secrets = [other.id, theirs.agentId, theirs.instanceId, theirs.firstInstanceId, theirs.replicaId, 'web-theirs']
   for (const r of ROUTES) {
     const call = (f: Fleet) => app.inject({ method: r.method, url: r.url(f), headers: { authorization: `Bearer ${client.token}` }, ...(r.payload ? { payload: r.payload } : {}) })
+    if (r.kind === 'scoped') {
+      const own = await call(mine)
+      t.equal(own.statusCode, 200, `${r.method} ${r.path} answers`)
+      t.notOk(secrets.some((s) => own.body.includes(s)), `${r.method} ${r.path}: nothing of theirs in the client's console`)
+      continue
+    }
+    if (r.kind === 'manage') {
+      for (const f of [theirs, mine]) {
+        const refused = await call(f)
+        t.equal(refused.statusCode, 403, `${r.method} ${r.path} with a client token is refused`)
+        t.notOk(secrets.some((s) => refused.body.includes(s)), `${r.method} ${r.path}: nothing of theirs in the refusal`)
+      }
+      continue
+    }
     const foreign = await call(theirs)
     t.equal(foreign.statusCode, 404, `${r.method} ${r.path} with another client's ids`)
     t.equal(foreign.json().error, 'not_found')

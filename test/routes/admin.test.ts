@@ -1,0 +1,158 @@
+// The operator's console and the client view over app.inject on real
+// MariaDB: one token, two scopes (OPERATOR_TOKEN sees every client and
+// manages them; a client's token sees its own client only and is refused
+// client management with 403), the admin pages' shapes, /health, the 501
+// model routes, and the agent controls (toggle-enabled, settings) going
+// through the agent rules with the config route's mutual exclusion.
+import type { InjectOptions } from 'fastify'
+import t from 'tap'
+import { createClient } from '../../src/clients/client.repository.js'
+import { newEvent } from '../../src/events/producer.js'
+import { submitInput } from '../../src/log/core.js'
+import { OPERATOR_TOKEN, buildApp } from '../helper-app.js'
+import { seedFleet, seedSavings } from './fixtures/fleet.js'
+
+t.test('one token, two scopes', async (t) => {
+  const { app, db, client, handlers } = await buildApp(t)
+  const other = await createClient(db, 'other client')
+  const mine = await seedFleet(db, handlers, client.id, 'mine')
+  const theirs = await seedFleet(db, handlers, other.id, 'theirs')
+  await seedSavings(db, client.id, 2)
+  await seedSavings(db, other.id, 3)
+  const as = (token: string) => (opts: InjectOptions | string) => {
+    const o = typeof opts === 'string' ? { url: opts } : opts
+    return app.inject({ ...o, headers: { authorization: `Bearer ${token}`, ...o.headers } })
+  }
+  const op = as(OPERATOR_TOKEN)
+  const own = as(client.token)
+
+  t.equal((await app.inject('/api/admin/stats')).statusCode, 401, 'no token')
+  t.equal((await as('sf_nope')('/api/admin/stats')).statusCode, 401, 'unknown token')
+
+  const opStats = (await op('/api/admin/stats')).json()
+  t.match(opStats, { totalAccounts: 2, agentsTotal: 2, poolsCovered: 3, totalSwitches: 2, modelSwitches: 2, manualSwitches: 0 })
+  t.equal(opStats.totalSavings, 1.464 * 5, 'savings of every client')
+  const ownStats = (await own('/api/admin/stats')).json()
+  t.match(ownStats, { totalAccounts: 1, agentsTotal: 1, totalSwitches: 1 })
+  t.equal(ownStats.totalSavings, 1.464 * 2, 'only its own fleet')
+
+  const opClients = (await op('/api/admin/clients')).json()
+  t.same(opClients.map((c: { id: string }) => c.id).sort(), [client.id, other.id].sort(), 'the operator lists every client')
+  t.match(opClients.find((c: { id: string }) => c.id === client.id), { name: 'test client', status: 'active', instances: 1, agentsTotal: 1 })
+  const ownClients = (await own('/api/admin/clients')).json()
+  t.same(ownClients.map((c: { id: string }) => c.id), [client.id], 'a client token lists its own client only')
+
+  t.equal((await op(`/api/client/${other.id}/agents`)).json()[0].id, theirs.agentId, 'the operator opens any client')
+  t.equal((await own(`/api/client/${other.id}/agents`)).statusCode, 404, 'a client token does not')
+  t.equal((await op(`/api/client/${other.id}`)).json().name, 'other client')
+  t.equal((await op(`/api/client/${'0'.repeat(8)}-0000-4000-8000-000000000000`)).statusCode, 404, 'unknown client')
+
+  // Client management: the operator only.
+  for (const [method, url] of [['POST', '/api/admin/clients/create'], ['DELETE', `/api/admin/clients/${client.id}`],
+    ['POST', `/api/admin/clients/${client.id}/regenerate-token`], ['GET', `/api/admin/clients/${client.id}/token`]] as const) {
+    const r = await own({ method, url, ...(method === 'POST' ? { payload: { name: 'x' } } : {}) })
+    t.equal(r.statusCode, 403, `${method} ${url} with a client token`)
+    t.equal(r.json().error, 'forbidden')
+  }
+  const created = await op({ method: 'POST', url: '/api/admin/clients/create', payload: { name: 'Acme' } })
+  t.equal(created.statusCode, 201)
+  const acme = created.json().client
+  t.match(acme, { name: 'Acme', token: /^sf_/ })
+  t.equal((await as(acme.token)(`/api/client/${acme.id}`)).json().name, 'Acme', 'the new token works')
+  t.equal((await op({ method: 'POST', url: '/api/admin/clients/create', payload: { name: '' } })).statusCode, 400)
+  const view = (await op(`/api/admin/clients/${acme.id}/token`)).json()
+  t.match(view, { retrievable: false, token: /Regenerate/ }, 'a stored token cannot be shown again: the answer says so')
+  const rotated = (await op({ method: 'POST', url: `/api/admin/clients/${acme.id}/regenerate-token` })).json()
+  t.not(rotated.token, acme.token)
+  t.equal((await as(acme.token)(`/api/client/${acme.id}`)).statusCode, 401, 'the old token stops at once')
+  t.equal((await as(rotated.token)(`/api/client/${acme.id}`)).statusCode, 200)
+  t.equal((await op({ method: 'DELETE', url: `/api/admin/clients/${acme.id}` })).json().success, true)
+  t.equal((await as(rotated.token)(`/api/client/${acme.id}`)).statusCode, 401, 'a deleted client\'s token stops')
+  t.notOk((await op('/api/admin/clients')).json().some((c: { id: string }) => c.id === acme.id), 'and it leaves the list')
+  t.equal((await op({ method: 'DELETE', url: `/api/admin/clients/${acme.id}` })).statusCode, 404, 'deleting twice')
+  t.equal((await op({ method: 'POST', url: `/api/admin/clients/${acme.id}x/regenerate-token` })).statusCode, 400, 'not a uuid')
+
+  const growth = (await op('/api/admin/clients/growth?days=7')).json()
+  t.equal(growth.length, 7)
+  t.match(growth.at(-1), { count: 3, new: 3, active: 2 }, 'three created today, one deleted')
+  t.equal((await own('/api/admin/clients/growth?days=7')).json().at(-1).count, 1)
+  t.equal((await op('/api/admin/clients/growth?days=0')).statusCode, 400)
+
+  const activity = (await own('/api/admin/activity')).json()
+  t.ok(activity.some((a: { type: string }) => a.type === 'switch') && activity.some((a: { type: string }) => a.type === 'event'), 'switches and signals')
+  t.ok(activity.every((a: { text: string }) => !a.text.includes('theirs')), 'only its own')
+
+  const agents = (await op('/api/admin/agents')).json()
+  t.equal(agents.total, 2)
+  t.match(agents.agents[0], { clientName: /client/, status: 'offline', hostname: /^ip-/ })
+  t.equal((await op('/api/admin/agents?search=ip-mine')).json().total, 1)
+  t.equal((await own('/api/admin/agents')).json().agents[0].id, mine.agentId)
+  t.equal((await op('/api/admin/agents?status=bogus')).statusCode, 400)
+
+  const instances = (await op('/api/admin/instances')).json()
+  t.same(instances.instances.map((i: { id: string }) => i.id).sort(), ['i-mine-1', 'i-mine-2', 'i-theirs-1', 'i-theirs-2'])
+  t.same((await op('/api/admin/instances?status=active&mode=spot')).json().instances.map((i: { id: string }) => i.id).sort(), ['i-mine-2', 'i-theirs-2'])
+  t.equal((await op('/api/admin/instances?mode=ondemand')).json().total, 0)
+  t.match((await own('/api/admin/instances?search=mine-1')).json(), { total: 1, instances: [{ status: 'terminated', poolId: 'm5.large.us-east-1a' }] })
+
+  const health = (await op('/api/admin/system-health')).json()
+  t.match(health, { status: 'healthy', database: true, decisionEngineStatus: { loaded: false }, modelStatus: { loaded: false, filesUploaded: 0 } })
+  t.match((await app.inject('/health')).json(), { status: 'healthy', database: true, consumer: true })
+  t.same((await op('/api/admin/ml-models/sessions')).json(), [])
+  const upload = await op({ method: 'POST', url: '/api/admin/ml-models/upload', headers: { 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x--' })
+  t.equal(upload.statusCode, 501, 'model upload: not here')
+  t.match(upload.json(), { error: 'not_implemented', message: /no decision engine/ })
+  t.equal((await op({ method: 'POST', url: '/api/admin/decision-engine/upload' })).statusCode, 501)
+})
+
+t.test('client view and agent controls', async (t) => {
+  const { app, db, client, handlers } = await buildApp(t)
+  const f = await seedFleet(db, handlers, client.id, 'v')
+  const call = (opts: InjectOptions | string) => {
+    const o = typeof opts === 'string' ? { url: opts } : opts
+    return app.inject({ ...o, headers: { authorization: `Bearer ${client.token}`, ...o.headers } })
+  }
+  const header = (await call(`/api/client/${client.id}`)).json()
+  t.match(header, { id: client.id, name: 'test client', status: 'active', instances: 1, agentsTotal: 1 })
+
+  const list = (await call(`/api/client/${client.id}/instances`)).json()
+  t.match(list.find((i: { id: string }) => i.id === f.instanceId), { status: 'active', type: 'm5.large', mode: 'spot', spotPrice: 0.031, onDemandPrice: 0.096 })
+  t.ok(list.find((i: { id: string }) => i.id === f.instanceId).lastSwitch, 'the failover put it in place')
+  t.same((await call(`/api/client/${client.id}/instances?status=terminated`)).json().map((i: { id: string }) => i.id), [f.firstInstanceId])
+  t.equal((await call(`/api/client/${client.id}/instances?mode=ondemand`)).json().length, 0)
+  t.equal((await call(`/api/client/${client.id}/instances?status=gone`)).statusCode, 400)
+
+  const decisions = (await call(`/api/client/${client.id}/agents/decisions`)).json()
+  t.match(decisions, [{ agentId: f.agentId, agentName: 'ip-v', lastDecision: { type: 'switch_spot', elapsed: { unit: /sec|min/ } }, pricingHealth: { status: 'insufficient' } }])
+
+  const options = (await call(`/api/client/instances/${f.instanceId}/available-options`)).json()
+  t.equal(options.pools.length, 3)
+  t.same(options.instanceTypes, ['m5.large'])
+  t.equal(options.pools.filter((p: { current: boolean }) => p.current).length, 1)
+  t.equal((await call('/api/client/instances/i-nope/available-options')).statusCode, 404)
+
+  // Agent controls: the same rules as the config route.
+  const settings = await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/settings`, payload: { auto_switch_enabled: false } })
+  t.equal(settings.statusCode, 200)
+  t.match(settings.json(), { auto_switch_enabled: false, autoSwitchEnabled: false, enabled: true })
+  t.equal((await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/settings`, payload: {} })).statusCode, 400, 'nothing to set')
+  t.equal((await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/settings`, payload: { auto_switch_enabled: 'yes' } })).statusCode, 400)
+  const manual = (await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/config`, payload: { manualReplicaEnabled: true } })).json()
+  t.match(manual, { manual_replica_enabled: true, auto_switch_enabled: false, replicaPending: false })
+  t.ok(manual.currentReplicaId, 'manual mode launched a replica')
+  const auto = (await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/settings`, payload: { auto_switch_enabled: true } })).json()
+  t.match(auto, { auto_switch_enabled: true, manual_replica_enabled: false, currentReplicaId: null }, 'auto on turns manual off and ends its replica')
+
+  const off = await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/toggle-enabled`, payload: { enabled: false } })
+  t.match(off.json(), { enabled: false, auto_switch_enabled: true })
+  t.equal((await call(`/api/client/${client.id}/agents`)).json()[0].enabled, false, 'the Agents tab reads it')
+  // A disabled agent gets no automatic replica; a termination notice is still answered.
+  await submitInput(db, newEvent('spot.rebalance_recommendation', { clientId: client.id, agentId: f.agentId, data: { instanceId: f.instanceId, poolId: 'm5.large.us-east-1b' } }), handlers)
+  const agent = (await call(`/api/client/${client.id}/agents`)).json()[0]
+  t.equal(agent.currentReplicaId, null, 'no replica for a disabled agent')
+  t.equal((await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/toggle-enabled`, payload: {} })).statusCode, 400)
+  t.match((await call({ method: 'POST', url: `/api/client/agents/${f.agentId}/toggle-enabled`, payload: { enabled: true } })).json(), { enabled: true })
+  const logged = await db.selectFrom('event_log').select(['source']).where('agent_id', '=', f.agentId).where('type', '=', 'agent.config_changed').execute()
+  t.equal(logged.length, 5, 'each control is an agent.config_changed in the log')
+  t.ok(logged.every((r) => r.source === 'http'))
+})
