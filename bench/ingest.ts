@@ -191,8 +191,10 @@ export interface BacklogResult {
   floors: { kafkajs: Rate, insert: Rate, allRows?: Rate & { rows: number, perTable: Record<string, { rows: number, ms: number }> } }
   /** Of the lower of the kafkajs and event_log INSERT floors. */
   percentOfLowerFloor: number
+  /** Partition batches applied (onApplied calls) and transactions (COMMITs). */
   batches: number
-  statementsPerBatch: number
+  transactions: number
+  statementsPerTransaction: number
   statements: Record<string, Digest>
   deadLetters: number
 }
@@ -246,10 +248,11 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   await dropDb(db, name)
   const service = { events: stream.length, seconds, perSec: perSec(stream.length, seconds) }
   const total = Object.values(statements).reduce((a, b) => a + b.n, 0)
+  const transactions = statements.commit?.n ?? 0
   return {
     options: o, service, floors: { kafkajs, insert, allRows },
     percentOfLowerFloor: Math.round(100 * service.perSec / Math.min(kafkajs.perSec, insert.perSec)),
-    batches, statementsPerBatch: Math.round(10 * total / batches) / 10, statements, deadLetters: Number(dead.n),
+    batches, transactions, statementsPerTransaction: Math.round(10 * total / Math.max(1, transactions)) / 10, statements, deadLetters: Number(dead.n),
   }
 }
 
@@ -403,7 +406,7 @@ export function printBacklog(r: BacklogResult): void {
     console.log(`    ${Object.entries(f.allRows.perTable).map(([t, x]) => `${t} ${fmt(x.rows)} rows ${fmt(x.ms)} ms`).join(', ')}`)
   }
   console.log(`  service / lower floor: ${r.percentOfLowerFloor} % (goal >= 50 %)`)
-  console.log(`  ${fmt(r.batches)} batches, ${r.statementsPerBatch} statements (round trips) per batch; dead letters: ${r.deadLetters}`)
+  console.log(`  ${fmt(r.batches)} partition batches in ${fmt(r.transactions)} transactions (${Math.round(r.service.events / Math.max(1, r.transactions))} events each), ${r.statementsPerTransaction} statements (round trips) per transaction; dead letters: ${r.deadLetters}`)
   console.log(`  statements (count, total ms): ${Object.entries(r.statements).map(([k, d]) => `${k} ${fmt(d.n)} ${fmt(d.ms)}`).join(', ')}`)
 }
 
