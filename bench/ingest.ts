@@ -4,7 +4,7 @@
  *   npm run bench:ingest                       backlog: 100k mixed events from 1,000 agents
  *   npm run bench:ingest -- --mode live        live: 5k events/s in batches every 25 ms for 30 s
  *   options: --events N --agents N --mix heartbeat=.55,pricing=.38,rebalance=.05,termination=.02
- *            --chunk N --concurrency N (backlog) --rate N --seconds N --batch-ms N (live) --json
+ *            --chunk N --concurrency N --produce-batch N (backlog) --rate N --seconds N --batch-ms N (live) --json
  *
  * Backlog: the consumer of src/ingest/consumer.ts (every decider and
  * projection of src/wiring.ts) in this process, with its statements counted
@@ -184,7 +184,7 @@ async function allRowsFloor(source: Kysely<Database>, events: number): Promise<R
   return { events, rows: total, seconds, perSec: perSec(events, seconds), perTable }
 }
 
-export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, concurrency: number, allRows: boolean }
+export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, concurrency: number, allRows: boolean, produceBatch: number }
 export interface BacklogResult {
   options: BacklogOptions
   service: Rate
@@ -216,7 +216,8 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   let first = 0
   let resolveDone!: () => void
   const done = new Promise<void>((r) => { resolveDone = r })
-  for (let i = 0; i < Math.min(WINDOW, stream.length); i += 2000) await send(producer, topics, stream.slice(i, Math.min(WINDOW, i + 2000)))
+  const step = o.produceBatch
+  for (let i = 0; i < Math.min(WINDOW, stream.length); i += step) await send(producer, topics, stream.slice(i, Math.min(WINDOW, i + step)))
   let produced = Math.min(WINDOW, stream.length)
   const consumer = createIngestConsumer({
     kafka, db, groupId: `bench-${randomUUID()}`, topics: inputTopics(topics), pipeline: pipeline(),
@@ -232,8 +233,8 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   await consumer.start()
   const timeout = setTimeout(() => { console.error(`stuck at ${applied} of ${stream.length} applied`); process.exit(1) }, 600_000)
   while (produced < stream.length) {
-    if (produced - applied > WINDOW - 2000) { await sleep(20); continue }
-    const next = Math.min(stream.length, produced + 2000)
+    if (produced - applied > WINDOW - step) { await sleep(20); continue }
+    const next = Math.min(stream.length, produced + step)
     await send(producer, topics, stream.slice(produced, next))
     produced = next
   }
@@ -422,7 +423,7 @@ async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
       mode: { type: 'string', default: 'backlog' }, events: { type: 'string', default: '100000' }, agents: { type: 'string', default: '1000' },
-      mix: { type: 'string' }, chunk: { type: 'string', default: '500' }, concurrency: { type: 'string', default: '4' },
+      mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '4' }, 'produce-batch': { type: 'string', default: '2000' },
       rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '30' }, 'batch-ms': { type: 'string', default: '25' },
       'no-all-rows': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
     },
@@ -432,7 +433,7 @@ async function main(): Promise<void> {
     const r = await runLive({ rate: Number(v.rate), seconds: Number(v.seconds), agents: Number(v.agents), mix, batchMs: Number(v['batch-ms']) })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-live', ...r })); else printLive(r)
   } else {
-    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'] })
+    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']) })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-backlog', ...r })); else printBacklog(r)
   }
 }
