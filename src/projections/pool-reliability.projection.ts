@@ -11,6 +11,7 @@ import { type QueryCreator, sql } from 'kysely'
 import type { Database } from '../db/database.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
+import { byText } from './cost-intervals.js'
 import { fromMicro, fromPico, hoursMicroOfMs, toMicro } from './fixed-point.js'
 
 const HANDLES = ['decision.signal_recorded', 'pricing.snapshot'] as const
@@ -61,7 +62,7 @@ export const poolReliabilityProjection: Projection<typeof HANDLES[number]> = {
       }
     }
     if (buckets.size === 0) return
-    const rows = [...buckets.values()].sort((a, b) => a.poolId.localeCompare(b.poolId) || a.bucket.localeCompare(b.bucket))
+    const rows = [...buckets.values()].sort((a, b) => byText(a.poolId, b.poolId) || byText(a.bucket, b.bucket))
     await db.insertInto('pool_reliability_metrics').values(rows.map((b) => ({
       pool_id: b.poolId, bucket_start: b.bucket, interruption_count: b.rebalances + b.terminations,
       rebalance_count: b.rebalances, termination_count: b.terminations, instance_hours_interrupted: fromMicro(b.interrupted),
