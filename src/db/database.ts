@@ -224,6 +224,17 @@ export interface PricingSnapshotsCleanTable {
   created_at: DefaultedDateTime
 }
 
+/** Hour and day price buckets per pool for the price-history chart (019), kept by the price-history projection. */
+export interface PricingBucketsTable {
+  pool_id: string
+  granularity: 'hour' | 'day'
+  bucket_start: DateTime
+  samples: Generated<number>
+  spot_sum: Generated<Decimal>
+  ondemand_samples: Generated<number>
+  ondemand_sum: Generated<Decimal>
+}
+
 export interface SpotInterruptionEventsTable {
   id: Generated<number>
   event_id: string | null
@@ -454,6 +465,7 @@ export interface Database {
   cost_records: CostRecordsTable
   replica_instances: ReplicaInstancesTable
   pricing_snapshots_clean: PricingSnapshotsCleanTable
+  pricing_buckets: PricingBucketsTable
   spot_interruption_events: SpotInterruptionEventsTable
   client_savings_daily: ClientSavingsDailyTable
   pool_reliability_metrics: PoolReliabilityMetricsTable
@@ -562,6 +574,7 @@ export const DATABASE_COLUMNS = {
     'ready_at', 'promoted_at', 'terminated_at', 'updated_at'],
   pricing_snapshots_clean: ['id', 'event_id', 'pool_id', 'instance_type', 'region', 'az', 'spot_price',
     'ondemand_price', 'time_bucket', 'observed_at', 'source_type', 'created_at'],
+  pricing_buckets: ['pool_id', 'granularity', 'bucket_start', 'samples', 'spot_sum', 'ondemand_samples', 'ondemand_sum'],
   spot_interruption_events: ['id', 'event_id', 'client_id', 'agent_id', 'instance_id', 'pool_id', 'signal_type',
     'detected_at', 'termination_time', 'response_action', 'replica_id', 'response_time_ms', 'failover_time_ms',
     'success', 'error_message', 'created_at', 'clock_skew_ms'],

@@ -15,22 +15,32 @@ export interface PricePoint {
 }
 
 // From observed_at, not time_bucket: rows older than migration 011 hold hour buckets there.
-const BUCKET: Record<PriceInterval, string> = {
-  '5m': "CAST(DATE_FORMAT(observed_at, '%Y-%m-%d %H:00:00') AS DATETIME) + INTERVAL (MINUTE(observed_at) DIV 5 * 5) MINUTE",
-  hour: "CAST(DATE_FORMAT(observed_at, '%Y-%m-%d %H:00:00') AS DATETIME)",
-  day: "CAST(DATE_FORMAT(observed_at, '%Y-%m-%d 00:00:00') AS DATETIME)",
-}
+const FIVE_MINUTES = "CAST(DATE_FORMAT(observed_at, '%Y-%m-%d %H:00:00') AS DATETIME) + INTERVAL (MINUTE(observed_at) DIV 5 * 5) MINUTE"
 
-/** Prices of `poolIds` with observed_at in [from, to), oldest first. */
+/**
+ * Prices of `poolIds` in [from, to), oldest first. Hours and days come from
+ * pricing_buckets (one row per pool and bucket, read by primary key: the
+ * buckets from the one holding `from` to the one holding `to`, whole); 5
+ * minutes from the snapshots themselves.
+ */
 export async function priceHistory(db: Kysely<Database>, poolIds: readonly string[], from: string, to: string, interval: PriceInterval): Promise<PricePoint[]> {
   if (poolIds.length === 0) return []
-  const bucket = sql.raw(BUCKET[interval])
-  const r = await sql<{ pool_id: string, t: string, spot: string, od: string | null }>`
-    SELECT pool_id, ${bucket} AS t, ROUND(AVG(spot_price), 6) AS spot, ROUND(AVG(ondemand_price), 6) AS od
-      FROM pricing_snapshots_clean
-     WHERE pool_id IN (${sql.join([...poolIds])}) AND observed_at >= ${from} AND observed_at < ${to}
-     GROUP BY pool_id, t ORDER BY t, pool_id`.execute(db)
-  return r.rows.map((x) => ({ poolId: x.pool_id, time: x.t, spotPrice: x.spot, onDemandPrice: x.od }))
+  if (interval === '5m') {
+    const bucket = sql.raw(FIVE_MINUTES)
+    const r = await sql<{ pool_id: string, t: string, spot: string, od: string | null }>`
+      SELECT pool_id, ${bucket} AS t, ROUND(AVG(spot_price), 6) AS spot, ROUND(AVG(ondemand_price), 6) AS od
+        FROM pricing_snapshots_clean
+       WHERE pool_id IN (${sql.join([...poolIds])}) AND observed_at >= ${from} AND observed_at < ${to}
+       GROUP BY pool_id, t ORDER BY t, pool_id`.execute(db)
+    return r.rows.map((x) => ({ poolId: x.pool_id, time: x.t, spotPrice: x.spot, onDemandPrice: x.od }))
+  }
+  const start = interval === 'hour' ? `${from.slice(0, 13)}:00:00` : `${from.slice(0, 10)} 00:00:00`
+  const rows = await db.selectFrom('pricing_buckets')
+    .select(['pool_id', 'bucket_start', sql<string>`ROUND(spot_sum / samples, 6)`.as('spot'), sql<string | null>`ROUND(ondemand_sum / NULLIF(ondemand_samples, 0), 6)`.as('od')])
+    .where('pool_id', 'in', poolIds).where('granularity', '=', interval).where('bucket_start', '>=', start).where('bucket_start', '<', to)
+    .where('samples', '>', 0).execute()
+  return rows.map((x) => ({ poolId: x.pool_id, time: x.bucket_start, spotPrice: x.spot, onDemandPrice: x.od }))
+    .sort((a, b) => a.time.localeCompare(b.time) || a.poolId.localeCompare(b.poolId))
 }
 
 export interface HistoryPool { id: string, name: string, az: string, key: string }

@@ -4,7 +4,8 @@
  * topic's order kept, each decision right after its cause, random batch
  * sizes) give identical rows; and calling the procedures for every day of
  * the history then changes no row, and each day's savings equal the sum of
- * its cost records.
+ * its cost records; migration 019's backfill of pricing_buckets from the
+ * snapshots gives the rows the projection made.
  */
 import fc from 'fast-check'
 import { type Kysely, sql } from 'kysely'
@@ -15,6 +16,7 @@ import { applyProjections, type Projection } from '../../src/log/projection.js'
 import { costProjection } from '../../src/projections/cost.projection.js'
 import { poolReliabilityProjection } from '../../src/projections/pool-reliability.projection.js'
 import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
+import { up as migration019 } from '../../db/migrations/019_pricing_buckets.js'
 import { freshDatabase } from '../helper-db.js'
 import { normalise } from '../db/schema-snapshot.js'
 import { batches, fleetHistory, interleave, prng } from './fixtures/fleet-history.js'
@@ -34,7 +36,7 @@ const interruptions: Projection<'decision.signal_recorded'> = {
 }
 const projections = [interruptions, costProjection, poolReliabilityProjection, pricingHistoryProjection] as readonly Projection[]
 
-export const TABLES = ['cost_price_points', 'cost_records', 'client_savings_daily', 'pool_reliability_metrics', 'pricing_snapshots_clean', 'spot_pools'] as const
+export const TABLES = ['cost_price_points', 'cost_records', 'client_savings_daily', 'pool_reliability_metrics', 'pricing_snapshots_clean', 'spot_pools', 'pricing_buckets'] as const
 const SKIP = new Set(['id', 'created_at'])
 
 export async function rowsOf(db: Kysely<Database>, table: string): Promise<string[]> {
@@ -76,6 +78,8 @@ t.test('same rows whatever the interleaving; the procedures change none', async 
     }
     const after = await snapshot()
     for (const x of TABLES) t.strictSame(after[x], first![x], `${x}: the procedures change no row`)
+    await migration019(db) // its backfill recomputes pricing_buckets from the snapshots
+    t.strictSame(await rowsOf(db, 'pricing_buckets'), first!.pricing_buckets, 'pricing_buckets: the migration\'s backfill gives the projection\'s rows')
 
     const mismatch = await sql<{ client_id: string, date: string }>`
       SELECT d.client_id, d.date FROM client_savings_daily d
