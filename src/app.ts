@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { offlineByClient } from './agent/offline-sweep.js'
 import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
@@ -55,7 +56,12 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   fastify.setNotFoundHandler(notFoundHandler)
 
   const status = deps.consumerStatus
-  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status] : [] })
+  const offline = async () => {
+    const counts = await offlineByClient(deps.db)
+    deps.metrics.agentsOffline.keepOnly((l) => counts.has(l.client ?? ''))
+    for (const [client, n] of counts) deps.metrics.agentsOffline.set({ client }, n)
+  }
+  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status, offline] : [offline] })
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)
