@@ -8,6 +8,14 @@
  * of 500 late events (older than ones applied) per event, and the procedures
  * recomputing one day and every day. Prints its figures.
  *
+ * Histories beyond REPLICATE events (100,000 by default) are that many events
+ * built through the projections, then copied in SQL a whole number of days
+ * later until the size is reached (the rows the projections wrote, ids made
+ * new and times shifted; the copies' days are alike, so the procedures' time
+ * for one day stays that of one copy's day while every day grows with the
+ * history). Recomputing every day is timed for up to EVERY_DAY days (3) and
+ * estimated as days × one day beyond, marked "est.".
+ *
  *   npm run bench:projections              (SIZES=10000,100000,1000000 by default)
  */
 import { randomUUID } from 'node:crypto'
@@ -73,36 +81,70 @@ async function freshDb(name: string): Promise<Kysely<Database>> {
 
 const BATCH = 500
 const BUILD = Number(process.env.BUILD ?? 20_000)
+const REPLICATE = Number(process.env.REPLICATE ?? 100_000)
+const EVERY_DAY = Number(process.env.EVERY_DAY ?? 3)
+const DAY_MS = 86_400_000
+
+/** The columns of the projections' rows that a copy shifts by whole days, and the event ids it makes new. */
+const SHIFTED: Record<string, { times: string[], key: string }> = {
+  cost_price_points: { times: ['at'], key: 'at' },
+  cost_records: { times: ['period_start', 'period_end', 'record_date'], key: 'period_start' },
+  client_savings_daily: { times: ['date'], key: 'date' },
+  pool_reliability_metrics: { times: ['bucket_start'], key: 'bucket_start' },
+  pricing_snapshots_clean: { times: ['time_bucket', 'observed_at'], key: 'observed_at' },
+}
+
+/** Copy `copy` of the rows before `end`, `days` × copy days later, with new event ids. */
+async function replicate(db: Kysely<Database>, copy: number, days: number, end: string): Promise<void> {
+  for (const [table, { times, key }] of Object.entries(SHIFTED)) {
+    const cols = (await sql<{ c: string }>`SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${table}
+      AND EXTRA NOT LIKE '%GENERATED%' AND EXTRA NOT LIKE '%auto_increment%' AND COLUMN_NAME <> 'created_at' ORDER BY ORDINAL_POSITION`.execute(db)).rows.map((r) => r.c)
+    const expr = cols.map((c) => times.includes(c) ? `\`${c}\` + INTERVAL ${copy * days} DAY`
+      : c === 'event_id' ? `CONCAT(LEFT(event_id, 24), LPAD(HEX(${copy}), 12, '0'))` : `\`${c}\``)
+    await sql.raw(`INSERT INTO \`${table}\` (${cols.map((c) => `\`${c}\``).join(', ')}) SELECT ${expr.join(', ')} FROM \`${table}\` WHERE \`${key}\` < '${end}'`).execute(db)
+  }
+}
 const rows: string[] = []
 for (const size of SIZES) {
   const name = process.env.KEEP ? 'bench_proj_kept' : `bench_proj_${process.pid}`
   const db = await freshDb(name)
+  const base = Math.min(size, REPLICATE)
+  const copies = Math.ceil(size / base)
+  // Whole days, so that dates and hour buckets of a copy line up with the original's.
+  const days = Math.ceil((Math.floor((base - 1) / AGENTS) * 60_000 + 1) / DAY_MS)
   const built = await timed(async () => {
-    for (let i = 0; i < size; i += BUILD) await apply(db, Array.from({ length: Math.min(BUILD, size - i) }, (_, k) => eventAt(i + k)).flat())
+    for (let i = 0; i < base; i += BUILD) await apply(db, Array.from({ length: Math.min(BUILD, base - i) }, (_, k) => eventAt(i + k)).flat())
+    const end = new Date(START + days * DAY_MS).toISOString().slice(0, 10)
+    for (let c = 1; c < copies; c++) await replicate(db, c, days, end)
+    // Statistics of tables that grew tenfold at once are stale: plans for a tenth of the rows can take minutes.
+    if (copies > 1) for (const table of Object.keys(SHIFTED)) await sql.raw(`ANALYZE TABLE \`${table}\``).execute(db)
   })
+  // The history's newest copy starts this much after the first.
+  const shift = (copies - 1) * days * DAY_MS
   // Four more batches in order (the mean per event), then one of heartbeats 30 minutes late (each splits a stored interval).
-  const next = Array.from({ length: 4 * BATCH }, (_, k) => eventAt(size + k)).flat()
+  const next = Array.from({ length: 4 * BATCH }, (_, k) => eventAt(base + k, shift)).flat()
   const inOrder = await timed(async () => { for (let i = 0; i < next.length; i += BATCH) await apply(db, next.slice(i, i + BATCH)) })
-  const late = Array.from({ length: BATCH }, (_, k) => eventAt(size - 4 * AGENTS + k * 7, -30 * 60_000)).flat()
+  const late = Array.from({ length: BATCH }, (_, k) => eventAt(base - 4 * AGENTS + k * 7, shift - 30 * 60_000)).flat()
     .filter((e) => e.type === 'agent.heartbeat')
   const lateMs = await timed(() => apply(db, late))
-  const days = (await sql<{ d: string }>`SELECT DISTINCT record_date AS d FROM cost_records ORDER BY d`.execute(db)).rows.map((r) => r.d)
-  const middle = days[Math.floor(days.length / 2)]!
+  const dates = (await sql<{ d: string }>`SELECT DISTINCT record_date AS d FROM cost_records ORDER BY d`.execute(db)).rows.map((r) => r.d)
+  const middle = dates[Math.floor(dates.length / 2)]!
   const oneDay = await timed(() => sql`CALL compute_daily_savings(${middle})`.execute(db))
-  const allDays = await timed(async () => { for (const d of days) await sql`CALL compute_daily_savings(${d})`.execute(db) })
+  const estimated = dates.length > EVERY_DAY
+  const allDays = estimated ? oneDay * dates.length : await timed(async () => { for (const d of dates) await sql`CALL compute_daily_savings(${d})`.execute(db) })
   const reliability = await timed(async () => {
-    for (const d of days) await sql`CALL compute_pool_reliability_window(${`${d} 00:00:00`}, ${`${d} 00:00:00`} + INTERVAL 1 DAY)`.execute(db)
+    for (const d of dates) await sql`CALL compute_pool_reliability_window(${`${d} 00:00:00`}, ${`${d} 00:00:00`} + INTERVAL 1 DAY)`.execute(db)
   })
   const costRows = (await db.selectFrom('cost_records').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n
   rows.push([
-    size.toLocaleString('en-US').padStart(9), `${Math.round(size / (built / 1000)).toLocaleString('en-US')}/s`.padStart(10),
+    size.toLocaleString('en-US').padStart(9), `${(built / 1000).toFixed(0)} s${copies > 1 ? ` (${base / 1000}k ×${copies})` : ''}`.padStart(16),
     `${(inOrder * 1000 / next.length).toFixed(0)} µs`.padStart(8), `${(lateMs * 1000 / Math.max(1, late.length)).toFixed(0)} µs`.padStart(8),
-    `${oneDay.toFixed(0)} ms`.padStart(9), `${(allDays / 1000).toFixed(1)} s (${days.length} d)`.padStart(14),
+    `${oneDay.toFixed(0)} ms`.padStart(9), `${estimated ? 'est. ' : ''}${(allDays / 1000).toFixed(1)} s (${dates.length} d)`.padStart(19),
     `${(reliability / 1000).toFixed(1)} s`.padStart(9), String(costRows).padStart(9),
   ].join(' | '))
   console.error(`done: ${size} (built in ${(built / 1000).toFixed(1)} s)`)
   if (!process.env.KEEP) await sql`DROP DATABASE ${sql.id(name)}`.execute(db)
   await db.destroy()
 }
-console.log('  history |    build  | per event: in order | late | compute_daily_savings: one day | every day | reliability, every day | cost rows')
+console.log('  history |           build | per event: in order | late | compute_daily_savings: one day | every day | reliability, every day | cost rows')
 for (const r of rows) console.log(r)

@@ -157,6 +157,11 @@ async function agentRows(trx: Transaction<Database>, agentIds: readonly string[]
   return out
 }
 
+/** Inputs whose rules may place a replica (requestReplica: the pool ranking and the recent signals' pools). */
+const PLACES_REPLICA = new Set<string>(['spot.rebalance_recommendation', 'agent.config_changed', 'user.replica_create_requested'] satisfies AgentInputType[])
+/** Inputs whose rules read the agent's recent signals: those, and a termination notice (is it a repeat?). */
+const READS_SIGNALS = new Set<string>([...PLACES_REPLICA, 'spot.termination_notice'])
+
 /** Loads what the rules read, one statement per table: agents (locked once per transaction), replicas, recent signals, parked inputs, pools. */
 async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<string, readonly AgentInput[]>) {
   const agentIds = [...byAgent.keys()]
@@ -167,7 +172,8 @@ async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<s
   const registering = agentIds.filter((id) => !rows.get(id) && byAgent.get(id)!.some((e) => e.type === 'agent.registered'))
   const named = [...new Set(events.map(replicaIdOf).filter((x): x is string => x !== null))]
   const replicaRows = await loadReplicas(trx, registered, named)
-  const signals = await loadRecentSignals(trx, registered)
+  // Recent signals only where a rule reads them (an agent of heartbeats alone needs none).
+  const signals = await loadRecentSignals(trx, registered.filter((id) => byAgent.get(id)!.some((e) => READS_SIGNALS.has(e.type))))
   const parkedRows = await loadParked(trx, registering)
   const replicasOf = new Map<string, ReplicaState[]>()
   for (const r of replicaRows) replicasOf.set(r.agent_id, [...replicasOf.get(r.agent_id) ?? [], replicaFromRow(r)])
@@ -184,7 +190,9 @@ async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<s
     states,
     parkedBodies,
     owner: new Map(replicaRows.map((r) => [r.id, r.agent_id])),
-    choosePool: poolChooser(await loadPoolCandidates(trx, instanceTypes(states, events))),
+    // The pool ranking only when a rule may place a replica (released parked inputs included).
+    choosePool: events.some((e) => PLACES_REPLICA.has(e.type)) || parkedRows.some((p) => PLACES_REPLICA.has(p.type))
+      ? poolChooser(await loadPoolCandidates(trx, instanceTypes(states, events))) : poolChooser([]),
   }
 }
 

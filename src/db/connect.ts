@@ -13,6 +13,8 @@ export interface DbOptions {
   connectionLimit?: number
   /** Overrides the database named in the URL. */
   database?: string
+  /** Called with each statement (every round trip: BEGIN, COMMIT and SET included) and its time when it completes; benches count them. */
+  onStatement?: (sql: string, ms: number) => void
 }
 
 export function poolOptions(opts: DbOptions): PoolOptions {
@@ -37,9 +39,27 @@ export function createDb(opts: DbOptions): Kysely<Database> {
   // Strict mode: a value that does not fit is an error, never a silent truncation
   // (the migrations' no-data-loss promise and the consumer's refusals rely on it).
   pool.on('connection', (conn) => {
+    if (opts.onStatement) countStatements(conn, opts.onStatement)
     conn.query("SET time_zone = '+00:00', sql_mode = IF(@@sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'))")
   })
   return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
+}
+
+/** Wraps one connection's query(), the one call the dialect makes per statement, to time it. */
+function countStatements(conn: { query(...args: never[]): unknown }, on: (sql: string, ms: number) => void): void {
+  const query = conn.query
+  conn.query = (...args: never[]) => {
+    const first: unknown = args[0]
+    const text = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'sql' in first ? String(first.sql) : ''
+    const started = performance.now()
+    const last: unknown = args.at(-1)
+    if (typeof last === 'function') {
+      const timed = (...r: unknown[]) => { on(text, performance.now() - started); return last(...r) }
+      return Reflect.apply(query, conn, [...args.slice(0, -1), timed])
+    }
+    on(text, 0)
+    return Reflect.apply(query, conn, args)
+  }
 }
 
 export function databaseName(url: string): string {

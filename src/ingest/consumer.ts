@@ -1,19 +1,29 @@
 /**
  * The kafkajs wiring of ingestion: a consumer group on the configured topics,
- * eachBatch with auto-commit off. Each partition batch is applied in chunks;
- * after a chunk's transaction commits, its offset is resolved and committed.
- * Failures pause the partition and retry with capped backoff while
- * heartbeating; nothing is committed past an unstored event. Only a refusal
- * of the data itself (retry.ts) is isolated to its message and dead-lettered.
+ * eachBatch with auto-commit off. eachBatch only hands its messages to the
+ * applier and returns, so kafkajs fetches on while a transaction runs; the
+ * applier takes everything handed in since its last transaction (all
+ * partitions, up to `chunkSize` messages) into one transaction (applyBatches),
+ * then commits those partitions' offsets. A transaction's fixed cost (the
+ * checkpoint locks, a dozen statements, the commit) is thus paid per fetch
+ * interval, not per partition batch: small batches from a live stream cost
+ * what big ones do. At most `maxQueued` messages wait; beyond that eachBatch
+ * waits too (heartbeating), so kafkajs stops fetching.
+ * Failures are retried with capped backoff (the queue fills and fetching
+ * stops meanwhile); nothing is committed past an unstored event. Only a
+ * refusal of the data itself (retry.ts) is isolated to its message and
+ * dead-lettered.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
-import { type ApplyResult, applyBatch, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
+import { type ApplyResult, applyBatch, applyBatches, deadLetterRefused, type PartitionBatch } from '../log/apply-batch.js'
 import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
 import { checkPartitionStart, partitionOffsets, type StartCheck } from './partition-start.js'
+import { kafkajsTiming } from './consumer-settings.js'
+import { assignedLag, type ConsumerStatus, STATUS_TIMEOUT_MS, within } from './lag.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
@@ -24,15 +34,19 @@ export interface IngestOptions {
   /** The deciders and projections (src/wiring.ts). */
   pipeline: Pipeline
   metrics?: Metrics
-  /** Messages per transaction. */
+  /** Most messages in one transaction. */
   chunkSize?: number
+  /** Most messages handed in and not yet applied; eachBatch waits beyond it (default 4 x chunkSize). */
+  maxQueued?: number
   backoff?: Backoff
   /** Called after each committed chunk (tests, the outbox relay's wake-up). */
   onApplied?: (result: ApplyResult, batch: PartitionBatch) => void
   fromBeginning?: boolean
   partitionsConsumedConcurrently?: number
-  /** How long a silent member (a crashed process) keeps its partitions; kafkajs default 30 s. */
+  /** Session timeout, heartbeat interval, fetch wait (consumer-settings.ts has the defaults). */
   sessionTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  maxWaitTimeMs?: number
 }
 
 export interface IngestConsumer {
@@ -42,19 +56,18 @@ export interface IngestConsumer {
   stop(): Promise<void>
   /** Joined its group and not crashed. */
   isReady(): boolean
+  /** Its assignment and the lag of each assigned partition (also set on the lag gauge). */
+  status(): Promise<ConsumerStatus>
 }
 
 class Stopped extends Error {}
 
 export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   const { kafka, db, pipeline, metrics } = opts
-  const chunkSize = opts.chunkSize ?? 500
+  const chunkSize = opts.chunkSize ?? 2000
+  const maxQueued = opts.maxQueued ?? 4 * chunkSize
   const backoff = opts.backoff ?? DEFAULT_BACKOFF
-  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
-  const consumer = kafka.consumer({
-    groupId: opts.groupId, allowAutoTopicCreation: true,
-    sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
-  })
+  const consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: true, ...kafkajsTiming(opts) })
   const log: Logger = consumer.logger()
   /** The server's max_allowed_packet, read at start: statements are cut below it. */
   let maxStatementBytes: number | undefined
@@ -62,9 +75,15 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   let admin: Admin | undefined
   /** Last offset applied per partition of this assignment; a batch that does not follow it is checked (partition-start.ts). */
   const positions = new Map<string, bigint>()
-  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; positions.clear() })
-  consumer.on(consumer.events.CRASH, () => { joined = false })
-  consumer.on(consumer.events.STOP, () => { joined = false })
+  /** topic → partitions of the last join; a partition that left keeps no lag series here. */
+  let assignment: Record<string, number[]> = {}
+  const assign = (a: Record<string, number[]>) => {
+    assignment = a
+    metrics?.lag.keepOnly((l) => (a[l.topic ?? ''] ?? []).includes(Number(l.partition)))
+  }
+  consumer.on(consumer.events.GROUP_JOIN, (e) => { joined = true; positions.clear(); assign({ ...e.payload.memberAssignment }) })
+  consumer.on(consumer.events.CRASH, () => { joined = false; assign({}) })
+  consumer.on(consumer.events.STOP, () => { joined = false; assign({}) })
 
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
   async function applyIsolating(batch: PartitionBatch): Promise<void> {
@@ -103,29 +122,29 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   }
 
   async function withRetry(p: EachBatchPayload, work: () => Promise<void>): Promise<void> {
-    let resume: (() => void) | undefined
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await work()
-        } catch (err) {
-          resume ??= p.pause()
-          metrics?.retries.inc()
-          const wait = backoffDelay(attempt, backoff)
-          const context = { topic: p.batch.topic, partition: p.batch.partition, attempt, waitMs: Math.round(wait), error: String(err) }
-          if (isTransient(err)) log.warn('transient database failure; partition paused, retrying', context)
-          else log.error('unexpected failure applying a batch; partition paused, retrying (nothing is skipped)', { ...context, stack: (err as Error)?.stack })
-          const until = Date.now() + wait
-          while (Date.now() < until) {
-            if (!p.isRunning() || p.isStale()) throw new Stopped()
-            await sleep(Math.min(500, until - Date.now()))
-            await p.heartbeat()
-          }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work()
+      } catch (err) {
+        const wait = failed(err, { topic: p.batch.topic, partition: p.batch.partition }, attempt)
+        const until = Date.now() + wait
+        while (Date.now() < until) {
+          if (!p.isRunning() || p.isStale()) throw new Stopped()
+          await sleep(Math.min(500, until - Date.now()))
+          await p.heartbeat()
         }
       }
-    } finally {
-      resume?.()
     }
+  }
+
+  /** Logs a failure to be retried and returns the backoff before the next try. */
+  function failed(err: unknown, where: object, attempt: number): number {
+    metrics?.retries.inc()
+    const wait = backoffDelay(attempt, backoff)
+    const context = { ...where, attempt, waitMs: Math.round(wait), error: String(err) }
+    if (isTransient(err)) log.warn('transient database failure; retrying (fetching waits)', context)
+    else log.error('unexpected failure applying a batch; retrying (nothing is skipped)', { ...context, stack: (err as Error)?.stack })
+    return wait
   }
 
   /**
@@ -154,6 +173,88 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     return true
   }
 
+  /** Handed in by eachBatch, not applied yet, in arrival order (a partition's messages in offset order). */
+  interface Queued { chunk: PartitionBatch, payload: EachBatchPayload, lag: number }
+  const queue: Queued[] = []
+  let queued = 0
+  let stopping = false
+  let wakeApplier: (() => void) | undefined
+  let wakeWaiters: (() => void)[] = []
+  let applier: Promise<void> | undefined
+
+  /** Merges a take's chunks per partition (applyBatches wants each partition once). */
+  function byPartition(take: readonly Queued[]): { batch: PartitionBatch, items: Queued[] }[] {
+    const out = new Map<string, { batch: PartitionBatch, items: Queued[] }>()
+    for (const q of take) {
+      const k = `${q.chunk.topic}\u0000${q.chunk.partition}`
+      const had = out.get(k)
+      if (had) {
+        had.batch = { ...had.batch, messages: [...had.batch.messages, ...q.chunk.messages] }
+        had.items.push(q)
+      } else out.set(k, { batch: q.chunk, items: [q] })
+    }
+    return [...out.values()]
+  }
+
+  /** One transaction over several partitions; a refusal falls back to each partition alone, isolating the refused message. */
+  async function applyTake(groups: readonly { batch: PartitionBatch }[]): Promise<void> {
+    if (groups.length === 1) return applyIsolating(groups[0]!.batch)
+    let results: ApplyResult[]
+    try {
+      results = await applyBatches(db, groups.map((g) => g.batch), pipeline, { maxStatementBytes })
+    } catch (err) {
+      if (!isRefusal(err)) throw err
+      for (const g of groups) await applyIsolating(g.batch)
+      return
+    }
+    results.forEach((r, i) => record(r, groups[i]!.batch))
+  }
+
+  async function runApplier(): Promise<void> {
+    while (!stopping) {
+      if (queue.length === 0) {
+        await new Promise<void>((r) => { wakeApplier = r })
+        wakeApplier = undefined
+        continue
+      }
+      // Everything handed in so far, up to chunkSize messages (at least one chunk).
+      let n = 0
+      let count = 0
+      while (n < queue.length && (n === 0 || count + queue[n]!.chunk.messages.length <= chunkSize)) count += queue[n++]!.chunk.messages.length
+      const take = queue.splice(0, n).filter((q) => q.payload.isRunning() && !q.payload.isStale())
+      const groups = byPartition(take)
+      const started = performance.now()
+      for (let attempt = 0; groups.length > 0; attempt++) {
+        try {
+          await applyTake(groups)
+          break
+        } catch (err) {
+          const wait = failed(err, { partitions: groups.map((g) => `${g.batch.topic}/${g.batch.partition}`) }, attempt)
+          const until = Date.now() + wait
+          while (Date.now() < until && !stopping) await sleep(Math.min(500, until - Date.now()))
+          if (stopping) return
+        }
+      }
+      queued -= count
+      for (const w of wakeWaiters.splice(0)) w()
+      if (groups.length === 0) continue
+      try {
+        await consumer.commitOffsets(groups.map((g) => ({ topic: g.batch.topic, partition: g.batch.partition, offset: (BigInt(g.batch.messages.at(-1)!.offset) + 1n).toString() })))
+      } catch (err) {
+        // A rebalance took the partition away: the stored checkpoint is the truth, the new owner reads on from it.
+        log.warn('offset commit failed after the batch was stored; the next owner skips what is stored', { error: String(err) })
+      }
+      if (metrics) {
+        metrics.batches.inc()
+        metrics.batchSeconds.inc({}, (performance.now() - started) / 1000)
+        for (const g of groups) {
+          // A partition that moved to another instance during the transaction keeps no series here.
+          if (assignment[g.batch.topic]?.includes(g.batch.partition)) metrics.lag.set({ topic: g.batch.topic, partition: String(g.batch.partition) }, g.items.at(-1)!.lag)
+        }
+      }
+    }
+  }
+
   async function eachBatch(p: EachBatchPayload): Promise<void> {
     const { topic, partition, messages } = p.batch
     if (messages.length === 0) return
@@ -163,26 +264,23 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       if (err instanceof Stopped) return
       throw err
     }
+    const lag = Number(p.batch.offsetLag())
     for (let i = 0; i < messages.length; i += chunkSize) {
-      if (!p.isRunning() || p.isStale()) return
-      const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
-      const started = performance.now()
-      try {
-        await withRetry(p, () => applyIsolating(chunk))
-      } catch (err) {
-        if (err instanceof Stopped) return
-        throw err
+      // Backpressure: wait (heartbeating) while the applier is behind.
+      while (queued >= maxQueued) {
+        if (!p.isRunning() || p.isStale() || stopping) return
+        await Promise.race([new Promise<void>((r) => { wakeWaiters.push(r) }), sleep(1000)])
+        await p.heartbeat()
       }
+      if (!p.isRunning() || p.isStale() || stopping) return
+      const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
+      queue.push({ chunk, payload: p, lag })
+      queued += chunk.messages.length
+      wakeApplier?.()
       const last = chunk.messages.at(-1)!.offset
       positions.set(`${topic}\u0000${partition}`, BigInt(last))
+      // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
       p.resolveOffset(last)
-      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }])
-      await p.heartbeat()
-      if (metrics) {
-        metrics.batches.inc()
-        metrics.batchSeconds.inc({}, (performance.now() - started) / 1000)
-        metrics.lag.set({ topic, partition: String(partition) }, Number(p.batch.offsetLag()))
-      }
     }
   }
 
@@ -194,20 +292,36 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       await admin.connect()
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
+      stopping = false
+      applier = runApplier()
+      applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 2,
+        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
         eachBatch,
       })
     },
     async stop() {
+      // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
+      stopping = true
+      wakeApplier?.()
+      for (const w of wakeWaiters.splice(0)) w()
       try {
+        await applier
+        queue.length = 0
+        queued = 0
         await consumer.disconnect()
       } finally {
         await admin?.disconnect()
       }
     },
     isReady: () => joined,
+    async status() {
+      const current = assignment
+      const lag = admin ? await within(assignedLag(admin, db, current), STATUS_TIMEOUT_MS, null) : null
+      if (metrics && lag && current === assignment) for (const l of lag) metrics.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag)
+      return { assignment: current, lag }
+    },
   }
 }

@@ -92,10 +92,22 @@ async function appendEvents(trx: Transaction<Database>, rows: NewEventLog[], max
 }
 
 export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, pipeline: Pipeline, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const { topic, partition, messages } = batch
+  return (await applyBatches(db, [batch], pipeline, opts))[0]!
+}
+
+const EMPTY: Omit<ApplyResult, 'lastOffset' | 'skipped'> = { applied: [], produced: [], duplicates: 0, deadLettered: 0 }
+
+/**
+ * Several partitions' messages in one transaction (the consumer gathers what
+ * its fetches brought, so a transaction's fixed cost is paid once for all of
+ * them): each partition's checkpoint locked (in key order) and advanced, and
+ * all of their events through the core together. An agent's events share a
+ * partition within a topic, so each partition's order is all the order there
+ * is. One result per batch, in the order given (a batch must not repeat a partition).
+ */
+export async function applyBatches(db: Kysely<Database>, batches: readonly PartitionBatch[], pipeline: Pipeline, opts: ApplyOptions = {}): Promise<ApplyResult[]> {
   const maxBytes = opts.maxStatementBytes ?? DEFAULT_STATEMENT_BYTES
-  const last = messages.at(-1)
-  if (!last) return { lastOffset: null, applied: [], produced: [], duplicates: 0, deadLettered: 0, skipped: 0 }
+  if (batches.every((b) => b.messages.length === 0)) return batches.map(() => ({ ...EMPTY, lastOffset: null, skipped: 0 }))
 
   // READ COMMITTED: under REPEATABLE READ the plain SELECT on event_log below
   // would fix the read view before the handlers lock their rows (the agents),
@@ -103,49 +115,114 @@ export async function applyBatch(db: Kysely<Database>, batch: PartitionBatch, pi
   // the previous holder of the lock committed, and write a stale state back.
   return db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
     await passGate(trx)
-    const checkpoint = await lockCheckpoint(trx, topic, partition)
-    const fresh = messages.filter((m) => BigInt(m.offset) > checkpoint)
-    const skipped = messages.length - fresh.length
-    if (fresh.length === 0) return { lastOffset: String(checkpoint), applied: [], produced: [], duplicates: 0, deadLettered: 0, skipped }
+    const checkpoints = await lockCheckpoints(trx, batches.filter((b) => b.messages.length > 0))
+    const parts = batches.map((b) => {
+      const checkpoint = checkpoints.get(key(b.topic, b.partition))
+      const fresh = checkpoint === undefined ? [] : b.messages.filter((m) => BigInt(m.offset) > checkpoint)
+      const part: Part = { batch: b, checkpoint, fresh, dead: [], parsed: [], applied: [], duplicates: 0 }
+      return part
+    })
 
-    const dead: DeadLetterRow[] = []
-    const parsed: { event: SpotEvent, message: RawMessage }[] = []
-    for (const m of fresh) {
-      const r = parseMessage(m.value)
-      if (r.ok) parsed.push({ event: r.event, message: m })
-      else dead.push(deadLetter(topic, partition, m, r.reason, maxBytes))
+    for (const p of parts) {
+      const { topic, partition } = p.batch
+      for (const m of p.fresh) {
+        const r = parseMessage(m.value)
+        if (r.ok) p.parsed.push({ event: r.event, message: m, part: p })
+        else p.dead.push(deadLetter(topic, partition, m, r.reason, maxBytes))
+      }
     }
+    const parsed = parts.flatMap((p) => p.parsed)
 
-    // Stored before, or repeated within this batch: a duplicate either way.
+    // Stored before, or repeated within this transaction: a duplicate either way.
     const seen = await loggedEventIds(trx, parsed.map((p) => p.event.eventId))
     const candidates = parsed.filter((p) => {
-      if (seen.has(p.event.eventId)) return false
+      if (seen.has(p.event.eventId)) { p.part.duplicates++; return false }
       seen.add(p.event.eventId)
       return true
-    }).map((p) => ({ ...p, row: logRowOf(p.event, 'kafka', { position: { topic, partition, offset: p.message.offset } }) }))
+    }).map((p) => ({ ...p, row: logRowOf(p.event, 'kafka', { position: { topic: p.part.batch.topic, partition: p.part.batch.partition, offset: p.message.offset } }) }))
     const fits = candidates.filter((p) => {
       const bytes = rowBytes(p.row)
       if (bytes <= maxBytes) return true
-      dead.push({ ...deadLetter(topic, partition, p.message, `too large to store: the event is ${bytes} bytes, the database takes ${maxBytes} in one statement`, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
+      p.part.dead.push({ ...deadLetter(p.part.batch.topic, p.part.batch.partition, p.message, `too large to store: the event is ${bytes} bytes, the database takes ${maxBytes} in one statement`, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
       return false
     })
     await lockDeciders(trx, pipeline, fits.map((p) => p.event))
     const storedElsewhere = await appendEvents(trx, fits.map((p) => p.row), maxBytes)
-    const newOnes = fits.filter((p) => !storedElsewhere.has(p.event.eventId))
+    const newOnes = fits.filter((p) => {
+      if (!storedElsewhere.has(p.event.eventId)) return true
+      p.part.duplicates++
+      return false
+    })
 
-    const events = newOnes.map((p) => p.event)
-    const out = await applyAppended(trx, events, pipeline, maxBytes)
+    const out = await applyAppended(trx, newOnes.map((p) => p.event), pipeline, maxBytes)
     for (const p of newOnes) {
+      p.part.applied.push(p.event)
       const reason = out.verdicts.get(p.event.eventId)?.rejection
-      if (reason !== undefined) dead.push({ ...deadLetter(topic, partition, p.message, reason, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
+      if (reason !== undefined) p.part.dead.push({ ...deadLetter(p.part.batch.topic, p.part.batch.partition, p.message, reason, maxBytes), event_id: p.event.eventId, event_type: p.event.type })
     }
-    await writeDeadLetters(trx, dead, maxBytes)
+    await writeDeadLetters(trx, parts.flatMap((p) => p.dead), maxBytes)
+    await advanceCheckpoints(trx, parts.filter((p) => p.fresh.length > 0).map((p) => ({ topic: p.batch.topic, partition: p.batch.partition, offset: p.fresh.at(-1)!.offset })))
 
-    const lastOffset = fresh.at(-1)!.offset
-    await trx.updateTable('consumer_checkpoints').set({ offset_no: lastOffset })
-      .where('topic', '=', topic).where('partition_no', '=', partition).execute()
-    return { lastOffset, applied: events, produced: out.produced, duplicates: parsed.length - candidates.length + storedElsewhere.size, deadLettered: dead.length, skipped }
+    // What an input caused goes with its partition; what a released parked input caused, with the registration's.
+    const causeOf = new Map(newOnes.map((p) => [p.event.eventId, p.part]))
+    const firstFresh = parts.find((p) => p.fresh.length > 0)
+    const ownerOf = (cause: string) => causeOf.get(cause) ?? firstFresh
+    return parts.map((p) => {
+      const skipped = p.batch.messages.length - p.fresh.length
+      if (p.fresh.length === 0) return { ...EMPTY, lastOffset: p.checkpoint === undefined ? null : String(p.checkpoint), skipped }
+      const produced = parts.length === 1 ? out.produced : out.produced.filter((x) => ownerOf(x.cause) === p)
+      return { lastOffset: p.fresh.at(-1)!.offset, applied: p.applied, produced, duplicates: p.duplicates, deadLettered: p.dead.length, skipped }
+    })
   })
+}
+
+interface Part {
+  batch: PartitionBatch
+  checkpoint: bigint | undefined
+  fresh: RawMessage[]
+  dead: DeadLetterRow[]
+  parsed: Parsed[]
+  applied: SpotEvent[]
+  duplicates: number
+}
+interface Parsed { event: SpotEvent, message: RawMessage, part: Part }
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+/** Locks the partitions' checkpoint rows (one read; the missing ones created first), in key order so two transactions never wait in a cycle. */
+async function lockCheckpoints(trx: Transaction<Database>, batches: readonly PartitionBatch[]): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>()
+  if (batches.length === 0) return out
+  const wanted = [...new Map(batches.map((b) => [key(b.topic, b.partition), b])).values()]
+    .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
+  const read = () => trx.selectFrom('consumer_checkpoints').select(['topic', 'partition_no', 'offset_no'])
+    .where((eb) => eb.or(wanted.map((b) => eb.and([eb('topic', '=', b.topic), eb('partition_no', '=', b.partition)]))))
+    .orderBy('topic').orderBy('partition_no').forUpdate().execute()
+  let rows = await read()
+  if (rows.length < wanted.length) {
+    // First batch of a partition. Under READ COMMITTED a missing row takes no
+    // gap lock, so two owners may both get here: IGNORE lets the second one wait
+    // on the first one's row and then read (and lock) it.
+    const have = new Set(rows.map((r) => key(r.topic, r.partition_no)))
+    await trx.insertInto('consumer_checkpoints').orIgnore()
+      .values(wanted.filter((b) => !have.has(key(b.topic, b.partition))).map((b) => ({ topic: b.topic, partition_no: b.partition, offset_no: -1 }))).execute()
+    rows = await read()
+  }
+  for (const r of rows) out.set(key(r.topic, r.partition_no), BigInt(r.offset_no))
+  return out
+}
+
+/** One statement for all the partitions' new checkpoints. */
+async function advanceCheckpoints(trx: Transaction<Database>, to: readonly { topic: string, partition: number, offset: string }[]): Promise<void> {
+  if (to.length === 0) return
+  if (to.length === 1) {
+    await trx.updateTable('consumer_checkpoints').set({ offset_no: to[0]!.offset })
+      .where('topic', '=', to[0]!.topic).where('partition_no', '=', to[0]!.partition).execute()
+    return
+  }
+  // The rows exist and are locked (lockCheckpoints): the upsert only updates.
+  await trx.insertInto('consumer_checkpoints').values(to.map((c) => ({ topic: c.topic, partition_no: c.partition, offset_no: c.offset })))
+    .onDuplicateKeyUpdate({ offset_no: sql`VALUES(offset_no)` }).execute()
 }
 
 /** The first `max` bytes of `s`, cut on a character boundary. */

@@ -68,6 +68,13 @@ export interface CostPiece {
   baseline: bigint
 }
 
+/**
+ * Code-unit order for the keys rows are written in (ids, dates, pool ids):
+ * the same total order in every transaction, so concurrent batches lock rows
+ * in one order; unlike localeCompare it costs nothing in sorts of 10^5 rows.
+ */
+export const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
 export const comparePoints = (a: { at: number, eventId: string }, b: { at: number, eventId: string }) =>
   a.at - b.at || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
 

@@ -19,20 +19,11 @@ import { fromDbTime, toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import type { StoredOf } from '../log/stored-event.js'
 import {
-  type CostPiece, type PricePoint, type StoredPoint, comparePoints, dayDeltas, diffPieces, mergePoints, poolHourDeltas,
+  type CostPiece, type PricePoint, type StoredPoint, byText, comparePoints, dayDeltas, diffPieces, mergePoints, poolHourDeltas,
 } from './cost-intervals.js'
 import { fromMicro } from './fixed-point.js'
-import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
-
-/**
- * A late or skewed point (a signal dated 1970) can reshape years of intervals
- * and hour buckets at once: every write and delete is cut under the smallest
- * max_allowed_packet, or the server would reset the connection and the
- * partition would retry for ever.
- */
-async function inStatements<T extends object>(rows: readonly T[], write: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (const chunk of chunkByBytes(rows, 2000, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
-}
+// A late or skewed point (a signal dated 1970) can reshape years of intervals and hour buckets at once: every write and delete is cut by bytes.
+import { inStatements } from '../db/statement-bytes.js'
 
 const HANDLES = [
   'agent.registered', 'agent.heartbeat', 'agent.instance_switched',
@@ -205,7 +196,7 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
     }
 
     if (points.length > 0) {
-      await inStatements(points.sort((a, b) => a.agentId.localeCompare(b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
+      await inStatements(points.sort((a, b) => byText(a.agentId, b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
         .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute())
     }
     if (diff.deletes.length > 0) {
@@ -213,13 +204,13 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
         eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute())
     }
     if (diff.upserts.length > 0) {
-      await inStatements(diff.upserts.sort((a, b) => a.agentId.localeCompare(b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
+      await inStatements(diff.upserts.sort((a, b) => byText(a.agentId, b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
         .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
           'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute())
     }
     const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
     if (dayRows.length > 0) {
-      await inStatements(dayRows.sort((a, b) => a.clientId.localeCompare(b.clientId) || a.date.localeCompare(b.date)).map((d) => ({
+      await inStatements(dayRows.sort((a, b) => byText(a.clientId, b.clientId) || byText(a.date, b.date)).map((d) => ({
         client_id: d.clientId, date: d.date, baseline_cost: fromMicro(d.baseline), actual_cost: fromMicro(d.actual),
         savings: fromMicro(d.baseline - d.actual), instance_hours: fromMicro(d.hours),
         switch_count: d.switches, interruption_count: d.interruptions, failover_count: d.failovers,
@@ -235,7 +226,7 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
     }
     const hours = [...poolHourDeltas(before, after).values()].filter((h) => h.hours !== 0n)
     if (hours.length > 0) {
-      await inStatements(hours.sort((a, b) => a.poolId.localeCompare(b.poolId) || a.bucket - b.bucket).map((h) => ({
+      await inStatements(hours.sort((a, b) => byText(a.poolId, b.poolId) || a.bucket - b.bucket).map((h) => ({
         pool_id: h.poolId, bucket_start: dbTime(h.bucket).slice(0, 19), instance_hours_observed: fromMicro(h.hours),
       })), (chunk) => db.insertInto('pool_reliability_metrics').values(chunk).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute())
       const lowered = hours.filter((h) => h.hours < 0n)
