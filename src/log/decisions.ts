@@ -91,10 +91,25 @@ export const RejectedSchema = defineDecision('decision.rejected', z.object({
   reason: z.string(), rejectedType: z.string(),
 }))
 
+/**
+ * The agent sent nothing for offlineSeconds: caused by a timer (the offline
+ * sweep, src/agent/offline-sweep.ts), not by an input. Its cause is the
+ * agent's last input, the one the silence followed, so a replay applies it
+ * right where it stands; the next heartbeat brings the agent back online.
+ */
+export const AgentOfflineSchema = defineDecision('decision.agent_offline', z.object({
+  /** When the agent's last input was received (the service's clock). */
+  lastSeenAt: IsoDateTimeSchema,
+  /** When the sweep marked it (the service's clock). */
+  sweptAt: IsoDateTimeSchema,
+  offlineSeconds: z.int().min(1),
+}))
+export type AgentOfflineDecision = z.infer<typeof AgentOfflineSchema>
+
 export const DecisionEventSchema = z.discriminatedUnion('type', [
   ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
   ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, SwitchRequestedDecisionSchema,
+  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, SwitchRequestedDecisionSchema, AgentOfflineSchema,
 ])
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']

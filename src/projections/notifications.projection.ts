@@ -3,10 +3,10 @@
  * termination notice (and how it was answered), a failover, an emergency
  * snapshot, a manual replica that waits for a pool. Keyed by the decision's
  * event id, so a replay rebuilds the same rows; whether one was read lives
- * in notification_reads, which a replay does not touch. Dead letters are not
+ * in notification_reads, which a replay does not touch. An agent gone silent
+ * (decision.agent_offline, from the offline sweep) too. Dead letters are not
  * in the log: the queries (notifications.queries.ts) read them from
  * dead_letter_events.
- * TODO(scale): agents going silent, once the rules log decision.agent_offline.
  */
 import { sql } from 'kysely'
 import type { NewNotification } from '../db/database.js'
@@ -15,6 +15,7 @@ import type { Projection } from '../log/projection.js'
 import type { StoredOf } from '../log/stored-event.js'
 
 type Handled = 'decision.signal_recorded' | 'decision.failover_executed' | 'decision.emergency_snapshot_requested' | 'decision.replica_unavailable'
+  | 'decision.agent_offline'
 const MESSAGE_MAX = 512
 
 function notification(e: StoredOf<Handled>): NewNotification | null {
@@ -34,12 +35,14 @@ function notification(e: StoredOf<Handled>): NewNotification | null {
       return row('emergency-snapshot', 'error', `No replica could take over ${e.data.instanceId}: emergency snapshot requested`)
     case 'decision.replica_unavailable':
       return row('replica-pending', 'warning', `${e.data.replicaType} replica pending: ${e.data.reason}`)
+    case 'decision.agent_offline':
+      return row('agent-offline', 'warning', `Agent went silent: nothing heard for ${e.data.offlineSeconds} s (last at ${e.data.lastSeenAt})`)
   }
 }
 
 export const notificationsProjection: Projection<Handled> = {
   name: 'notifications',
-  handles: ['decision.signal_recorded', 'decision.failover_executed', 'decision.emergency_snapshot_requested', 'decision.replica_unavailable'],
+  handles: ['decision.signal_recorded', 'decision.failover_executed', 'decision.emergency_snapshot_requested', 'decision.replica_unavailable', 'decision.agent_offline'],
   tables: ['notifications'],
   async apply(db, events) {
     const rows = events.map(notification).filter((r): r is NewNotification => r !== null)

@@ -242,4 +242,13 @@ t.test('notifications, force switch, pending manual replica', async (t) => {
   t.same(placed, { pool_id: 'r5.large.eu-west-1b', replica_type: 'manual', manual_replica_pending: 0 }, 'launched at the next report once a pool is known')
   await ok(heartbeat())
   t.equal((await db.selectFrom('replica_instances').select('id').where('agent_id', '=', lonely).execute()).length, 1, 'once')
+
+  // An agent gone silent (the offline sweep's decision) rings the bell too.
+  const { sweepOffline } = await import('../../src/agent/offline-sweep.js')
+  const { PROJECTIONS } = await import('../../src/wiring.js')
+  const swept = await sweepOffline(db, { offlineSeconds: 60, projections: PROJECTIONS, now: () => new Date(Date.now() + 3_600_000) })
+  t.ok(swept.length >= 1, 'agents marked offline')
+  const silent = (await own('/api/notifications?limit=100')).json().filter((n: { kind: string }) => n.kind === 'agent-offline')
+  t.equal(silent.length, swept.filter((d) => d.clientId === client.id).length, 'one notification per silent agent of the client')
+  t.match(silent[0], { severity: 'warning', message: /Agent went silent/ })
 })
