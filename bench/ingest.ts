@@ -267,6 +267,10 @@ export interface LiveResult {
   lag: { max: number, end: number, drainSeconds: number, perSecond: number[] }
   promote: Latency
   emergency: Latency
+  /** Commands seen on replica-commands, by type. */
+  commands: Record<string, number>
+  /** Agents with a ready replica when the timed window began. */
+  readyAtStart: number
 }
 export interface Latency { n: number, p50: number, p99: number, max: number }
 
@@ -296,6 +300,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const child = spawn(process.execPath, ['dist/src/bin.js', 'serve'], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
+      // A fetch that finds nothing waits this long on the mock broker even when data arrives meanwhile (README).
+      KAFKA_FETCH_MAX_WAIT_MS: '50',
       ...process.env, DATABASE_URL: dbUrl.toString(), KAFKA_GROUP_ID: groupId, PORT: String(await freePort()), LOG_LEVEL: 'warn',
       TOPIC_SPOT_INTERRUPTIONS: topics.spotInterruptions, TOPIC_REPLICA_EVENTS: topics.replicaEvents,
       TOPIC_AGENT_EVENTS: topics.agentEvents, TOPIC_PRICING_SNAPSHOTS: topics.pricingSnapshots, TOPIC_REPLICA_COMMANDS: topics.replicaCommands,
@@ -310,6 +316,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const answers: SpotEvent[] = []
   const samples = { promote: [] as number[], emergency: [] as number[] }
   let timing = false
+  const commandsSeen: Record<string, number> = {}
   const commands = kafka.consumer({ groupId: `bench-agents-${randomUUID()}`, maxWaitTimeInMs: 10 })
   await commands.connect()
   await commands.subscribe({ topic: topics.replicaCommands, fromBeginning: true })
@@ -319,6 +326,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       const r = EventSchema.safeParse(JSON.parse(String(message.value)))
       if (!r.success) return
       const c = r.data
+      commandsSeen[c.type] = (commandsSeen[c.type] ?? 0) + 1
       const noticed = fleet.noticed.get(c.agentId)
       if (noticed !== undefined && (c.type === 'command.promote_replica' || c.type === 'command.emergency_snapshot')) {
         fleet.noticed.delete(c.agentId)
@@ -343,7 +351,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   }
   try {
     // Warm-up: every agent registers and gets a ready replica through a rebalance recommendation.
-    await send(producer, topics, fleet.registrations(Date.now()))
+    await send(producer, topics, [...fleet.pricingRound(Date.now()), ...fleet.registrations(Date.now())])
     await sleep(2000)
     await send(producer, topics, fleet.agents.map((a) => ({
       eventId: randomUUID(), version: 1 as const, type: 'spot.rebalance_recommendation' as const, occurredAt: new Date().toISOString(),
@@ -356,6 +364,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     await send(producer, topics, answers.splice(0))
     while ((await lagNow()).lag > 0) await sleep(200)
 
+    const readyAtStart = fleet.agents.filter((a) => a.replicas.size > 0).length
     const start = await lagNow()
     const perBatch = o.rate * o.batchMs / 1000
     const lags: number[] = []
@@ -383,7 +392,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     return {
       options: o, produced, sustainedPerSec: perSec(end.committed - start.committed, elapsed),
       lag: { max: Math.max(0, ...lags), end: end.lag, drainSeconds: (Date.now() - drainStart) / 1000, perSecond: lags },
-      promote: latency(samples.promote), emergency: latency(samples.emergency),
+      promote: latency(samples.promote), emergency: latency(samples.emergency), commands: commandsSeen, readyAtStart,
     }
   } finally {
     child.kill('SIGTERM')
@@ -418,6 +427,7 @@ export function printLive(r: LiveResult): void {
   console.log(`  lag per second: ${r.lag.perSecond.join(' ')}`)
   console.log(`  decision latency, notice -> command.promote_replica: p50 ${r.promote.p50} ms, p99 ${r.promote.p99} ms, max ${r.promote.max} ms (n=${r.promote.n}; goal p99 < 250 ms)`)
   console.log(`  notice -> command.emergency_snapshot (no ready replica): p50 ${r.emergency.p50} ms, p99 ${r.emergency.p99} ms (n=${r.emergency.n})`)
+  console.log(`  ${r.readyAtStart} agents had a ready replica at the start; commands seen: ${Object.entries(r.commands).map(([k, n]) => `${k} ${n}`).join(', ')}`)
 }
 
 async function main(): Promise<void> {
