@@ -23,7 +23,7 @@ import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agents.js'
 import { chartRoutes } from './routes/charts.js'
 import { clientViewRoutes } from './routes/client-view.js'
-import { healthRoutes } from './routes/health.js'
+import { type HealthDeps, healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
 import { operatorRoutes } from './routes/operator.js'
@@ -34,6 +34,10 @@ export interface AppDeps {
   db: Kysely<Database>
   metrics: Metrics
   consumerReady: () => boolean
+  /** The consumer's assignment and lag, for /readyz and the lag gauge (absent: no consumer in this process). */
+  consumerStatus?: HealthDeps['consumerStatus']
+  /** Whether this process holds the outbox relay's lock, for /readyz. */
+  relayHolder?: HealthDeps['relayHolder']
   /** The pipeline HTTP commands go through: the same one the consumer applies (src/wiring.ts). */
   pipeline: Pipeline
   /** UI origins allowed to call the API from a browser (CORS_ORIGINS). */
@@ -50,7 +54,8 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   fastify.setErrorHandler(errorHandler)
   fastify.setNotFoundHandler(notFoundHandler)
 
-  await fastify.register(metricsPlugin, { metrics: deps.metrics })
+  const status = deps.consumerStatus
+  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status] : [] })
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import type { Topics } from './events/schemas.js'
+import { CONSUMER_DEFAULTS } from './ingest/consumer-settings.js'
 
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
 
@@ -16,6 +17,12 @@ export const ConfigSchema = DbConfigSchema.extend({
   KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().min(1).default('spotfleet'),
   KAFKA_GROUP_ID: z.string().min(1).default('spotfleet'),
+  // Consumer group timing (README "Running at scale"): how long a crashed
+  // member keeps its partitions, how often members say they are alive, and
+  // how long a fetch waits for data (the idle produce→decision latency).
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(CONSUMER_DEFAULTS.sessionTimeoutMs),
+  KAFKA_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(CONSUMER_DEFAULTS.heartbeatIntervalMs),
+  KAFKA_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(30_000).default(CONSUMER_DEFAULTS.maxWaitTimeMs),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -29,6 +36,9 @@ export const ConfigSchema = DbConfigSchema.extend({
   REBALANCE_POLICY: z.enum(['replica', 'ignore', 'failover']).default('replica'),
   POOL_RECENT_INTERRUPTION_MINUTES: z.coerce.number().int().min(0).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).refine((c) => c.KAFKA_HEARTBEAT_INTERVAL_MS * 3 <= c.KAFKA_SESSION_TIMEOUT_MS, {
+  // The broker drops a member that missed its session; kafkajs also refuses heartbeat >= session.
+  path: ['KAFKA_HEARTBEAT_INTERVAL_MS'], message: 'must be at most a third of KAFKA_SESSION_TIMEOUT_MS',
 })
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>

@@ -29,15 +29,23 @@ class CounterSeries {
 
 class GaugeSeries {
   private readonly gauge: Gauge
-  private readonly values = new Map<string, number>()
+  private readonly values = new Map<string, { labels: Labels, value: number }>()
   constructor(registry: Registry, name: string, help: string, labelNames: readonly string[] = []) {
     this.gauge = new Gauge({ name, help, labelNames, registers: [registry] })
   }
   set(labels: Labels, value: number): void {
     this.gauge.set(labels, value)
-    this.values.set(key(labels), value)
+    this.values.set(key(labels), { labels, value })
   }
-  get(labels: Labels = {}): number { return this.values.get(key(labels)) ?? 0 }
+  get(labels: Labels = {}): number { return this.values.get(key(labels))?.value ?? 0 }
+  /** Drops every series whose labels fail `keep` (a partition this instance no longer owns). */
+  keepOnly(keep: (labels: Labels) => boolean): void {
+    for (const [k, { labels }] of [...this.values]) {
+      if (keep(labels)) continue
+      this.gauge.remove(labels)
+      this.values.delete(k)
+    }
+  }
 }
 
 class HistogramSeries {

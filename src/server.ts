@@ -64,6 +64,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   const pipeline = buildPipeline({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES })
   const consumer = createIngestConsumer({
     kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS, maxWaitTimeMs: config.KAFKA_FETCH_MAX_WAIT_MS,
     onApplied: () => relay.wake(),
   })
 
@@ -86,7 +87,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
 
   try {
     await fastify.register(app, {
-      db, metrics, consumerReady: consumer.isReady, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
+      db, metrics, consumerReady: consumer.isReady, consumerStatus: consumer.status, relayHolder: relay.isHolder, pipeline, corsOrigins: config.CORS_ORIGINS, operatorToken: config.OPERATOR_TOKEN,
       rateLimit: { max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
     })
     await producer.connect()

@@ -41,7 +41,9 @@ t.test('serve: ready, consumes, graceful SIGTERM exits 0', async (t) => {
   // Starting takes a while on a loaded 2-core machine (ts-node compiles every module, the consumer joins its group first).
   await waitFor('healthz', async () => (await fetch(`${base}/healthz`)).ok, 120_000)
   await waitFor('readyz 200', async () => (await fetch(`${base}/readyz`)).status === 200, 60_000)
-  t.same(await (await fetch(`${base}/readyz`)).json(), { ready: true, database: true, consumer: true })
+  const ready = await (await fetch(`${base}/readyz`)).json()
+  t.match(ready, { ready: true, database: true, consumer: true, lag: { total: Number } })
+  t.same(Object.keys(ready.assignment).sort(), Object.values(topics).filter((x) => x !== topics.replicaCommands).sort(), 'alone in its group: assigned every consumed topic')
 
   const kafka = kafkaFor()
   const producer = createEventProducer(kafka, topics)

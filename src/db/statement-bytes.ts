@@ -55,3 +55,13 @@ export function chunkByBytes<T>(rows: readonly T[], maxRows: number, maxBytes: n
   if (cur.length > 0) chunks.push(cur)
   return chunks
 }
+
+/**
+ * Runs `write` over `rows` in multi-row statements of at most `maxRows` rows
+ * under the smallest max_allowed_packet: a projection's batch (a replay page
+ * holds 25,000 log rows) must never make a statement the server resets the
+ * connection for, which would make the partition or the replay retry for ever.
+ */
+export async function inStatements<T extends object>(rows: readonly T[], write: (chunk: T[]) => Promise<unknown>, maxRows = 2000): Promise<void> {
+  for (const chunk of chunkByBytes(rows, maxRows, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
+}

@@ -22,6 +22,8 @@ import { type ApplyResult, applyBatch, applyBatches, deadLetterRefused, type Par
 import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
 import { checkPartitionStart, partitionOffsets, type StartCheck } from './partition-start.js'
+import { kafkajsTiming } from './consumer-settings.js'
+import { assignedLag, type ConsumerStatus, STATUS_TIMEOUT_MS, within } from './lag.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
 export interface IngestOptions {
@@ -41,8 +43,10 @@ export interface IngestOptions {
   onApplied?: (result: ApplyResult, batch: PartitionBatch) => void
   fromBeginning?: boolean
   partitionsConsumedConcurrently?: number
-  /** How long a silent member (a crashed process) keeps its partitions; kafkajs default 30 s. */
+  /** Session timeout, heartbeat interval, fetch wait (consumer-settings.ts has the defaults). */
   sessionTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  maxWaitTimeMs?: number
 }
 
 export interface IngestConsumer {
@@ -52,6 +56,8 @@ export interface IngestConsumer {
   stop(): Promise<void>
   /** Joined its group and not crashed. */
   isReady(): boolean
+  /** Its assignment and the lag of each assigned partition (also set on the lag gauge). */
+  status(): Promise<ConsumerStatus>
 }
 
 class Stopped extends Error {}
@@ -61,11 +67,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   const chunkSize = opts.chunkSize ?? 2000
   const maxQueued = opts.maxQueued ?? 4 * chunkSize
   const backoff = opts.backoff ?? DEFAULT_BACKOFF
-  const sessionTimeout = opts.sessionTimeoutMs ?? 30_000
-  const consumer = kafka.consumer({
-    groupId: opts.groupId, allowAutoTopicCreation: true,
-    sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
-  })
+  const consumer = kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: true, ...kafkajsTiming(opts) })
   const log: Logger = consumer.logger()
   /** The server's max_allowed_packet, read at start: statements are cut below it. */
   let maxStatementBytes: number | undefined
@@ -73,9 +75,15 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   let admin: Admin | undefined
   /** Last offset applied per partition of this assignment; a batch that does not follow it is checked (partition-start.ts). */
   const positions = new Map<string, bigint>()
-  consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; positions.clear() })
-  consumer.on(consumer.events.CRASH, () => { joined = false })
-  consumer.on(consumer.events.STOP, () => { joined = false })
+  /** topic → partitions of the last join; a partition that left keeps no lag series here. */
+  let assignment: Record<string, number[]> = {}
+  const assign = (a: Record<string, number[]>) => {
+    assignment = a
+    metrics?.lag.keepOnly((l) => (a[l.topic ?? ''] ?? []).includes(Number(l.partition)))
+  }
+  consumer.on(consumer.events.GROUP_JOIN, (e) => { joined = true; positions.clear(); assign({ ...e.payload.memberAssignment }) })
+  consumer.on(consumer.events.CRASH, () => { joined = false; assign({}) })
+  consumer.on(consumer.events.STOP, () => { joined = false; assign({}) })
 
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
   async function applyIsolating(batch: PartitionBatch): Promise<void> {
@@ -239,7 +247,10 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       if (metrics) {
         metrics.batches.inc()
         metrics.batchSeconds.inc({}, (performance.now() - started) / 1000)
-        for (const g of groups) metrics.lag.set({ topic: g.batch.topic, partition: String(g.batch.partition) }, g.items.at(-1)!.lag)
+        for (const g of groups) {
+          // A partition that moved to another instance during the transaction keeps no series here.
+          if (assignment[g.batch.topic]?.includes(g.batch.partition)) metrics.lag.set({ topic: g.batch.topic, partition: String(g.batch.partition) }, g.items.at(-1)!.lag)
+        }
       }
     }
   }
@@ -306,5 +317,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       }
     },
     isReady: () => joined,
+    async status() {
+      const current = assignment
+      const lag = admin ? await within(assignedLag(admin, db, current), STATUS_TIMEOUT_MS, null) : null
+      if (metrics && lag && current === assignment) for (const l of lag) metrics.lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag)
+      return { assignment: current, lag }
+    },
   }
 }

@@ -146,6 +146,8 @@ async function markRefused(o: OutboxRelayOptions, ids: number[], refusal: string
 
 export interface OutboxRelay {
   start(): void
+  /** Holds the relay lock now: this instance is the one publishing (several instances, one relay). */
+  isHolder(): boolean
   /** Run soon (a transaction just wrote rows); never lost, even when the relay is busy. */
   wake(): void
   stop(): Promise<void>
@@ -174,6 +176,7 @@ function wakeableWait() {
 
 export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
   let running = false
+  let holding = false
   let loop: Promise<void> | undefined
   const pollMs = o.pollMs ?? 250
   const waiter = wakeableWait()
@@ -182,12 +185,14 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
     await o.db.connection().execute(async (conn) => {
       const { rows } = await sql<{ got: number | null }>`SELECT GET_LOCK(${relayLock}, 0) AS got`.execute(conn)
       if (Number(rows[0]?.got) !== 1) return
+      holding = true
       try {
         while (running) {
           const n = await relayOnce({ ...o, db: conn })
           if (n === 0) await waiter.wait(pollMs)
         }
       } finally {
+        holding = false
         await sql`SELECT RELEASE_LOCK(${relayLock})`.execute(conn)
       }
     })
@@ -208,6 +213,7 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
         }
       })()
     },
+    isHolder: () => holding,
     wake: () => waiter.wake(),
     async stop() {
       running = false

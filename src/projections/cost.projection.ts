@@ -22,17 +22,8 @@ import {
   type CostPiece, type PricePoint, type StoredPoint, byText, comparePoints, dayDeltas, diffPieces, mergePoints, poolHourDeltas,
 } from './cost-intervals.js'
 import { fromMicro } from './fixed-point.js'
-import { chunkByBytes, DEFAULT_STATEMENT_BYTES, rowBytes } from '../db/statement-bytes.js'
-
-/**
- * A late or skewed point (a signal dated 1970) can reshape years of intervals
- * and hour buckets at once: every write and delete is cut under the smallest
- * max_allowed_packet, or the server would reset the connection and the
- * partition would retry for ever.
- */
-async function inStatements<T extends object>(rows: readonly T[], write: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (const chunk of chunkByBytes(rows, 2000, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
-}
+// A late or skewed point (a signal dated 1970) can reshape years of intervals and hour buckets at once: every write and delete is cut by bytes.
+import { inStatements } from '../db/statement-bytes.js'
 
 const HANDLES = [
   'agent.registered', 'agent.heartbeat', 'agent.instance_switched',

@@ -5,6 +5,7 @@
  */
 import { sql } from 'kysely'
 import type { NewSpotInterruptionEvent } from '../db/database.js'
+import { inStatements } from '../db/statement-bytes.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import type { StoredOf } from '../log/stored-event.js'
@@ -34,7 +35,7 @@ export const interruptionsProjection: Projection<'decision.signal_recorded' | 'r
       else promoted.push(e)
     }
     if (rows.length > 0) {
-      await db.insertInto('spot_interruption_events').values(rows).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+      await inStatements(rows, (chunk) => db.insertInto('spot_interruption_events').values(chunk).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute())
     }
     // A failover is complete when the agent reports the replica promoted: the
     // row's failover_time_ms is the signal's time to that report, saturated to

@@ -9,6 +9,7 @@
  */
 import { type QueryCreator, sql } from 'kysely'
 import type { Database } from '../db/database.js'
+import { inStatements } from '../db/statement-bytes.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import { byText } from './cost-intervals.js'
@@ -63,12 +64,12 @@ export const poolReliabilityProjection: Projection<typeof HANDLES[number]> = {
     }
     if (buckets.size === 0) return
     const rows = [...buckets.values()].sort((a, b) => byText(a.poolId, b.poolId) || byText(a.bucket, b.bucket))
-    await db.insertInto('pool_reliability_metrics').values(rows.map((b) => ({
+    await inStatements(rows.map((b) => ({
       pool_id: b.poolId, bucket_start: b.bucket, interruption_count: b.rebalances + b.terminations,
       rebalance_count: b.rebalances, termination_count: b.terminations, instance_hours_interrupted: fromMicro(b.interrupted),
       price_samples: b.samples, price_sum: fromMicro(b.sum), price_sq_sum: fromPico(b.sqSum),
       price_min: b.min === null ? null : fromMicro(b.min), price_max: b.max === null ? null : fromMicro(b.max),
-    }))).onDuplicateKeyUpdate({
+    })), (chunk) => db.insertInto('pool_reliability_metrics').values(chunk).onDuplicateKeyUpdate({
       interruption_count: sql`interruption_count + VALUES(interruption_count)`,
       rebalance_count: sql`rebalance_count + VALUES(rebalance_count)`,
       termination_count: sql`termination_count + VALUES(termination_count)`,
@@ -79,6 +80,6 @@ export const poolReliabilityProjection: Projection<typeof HANDLES[number]> = {
       // LEAST/GREATEST with a NULL give NULL: take whichever side is known.
       price_min: sql`COALESCE(LEAST(price_min, VALUES(price_min)), price_min, VALUES(price_min))`,
       price_max: sql`COALESCE(GREATEST(price_max, VALUES(price_max)), price_max, VALUES(price_max))`,
-    }).execute()
+    }).execute())
   },
 }

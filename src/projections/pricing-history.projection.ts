@@ -7,6 +7,7 @@
  * matter. Read queries: pricing-history.queries.ts.
  */
 import { sql } from 'kysely'
+import { inStatements } from '../db/statement-bytes.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import { fromMicro, toMicro } from './fixed-point.js'
@@ -42,11 +43,11 @@ export const pricingHistoryProjection: Projection<typeof HANDLES[number]> = {
   handles: HANDLES,
   tables: ['pricing_snapshots_clean', 'spot_pools', 'pricing_buckets'],
   async apply(db, snaps) {
-    await db.insertInto('pricing_snapshots_clean').values(snaps.map((e) => ({
+    await inStatements(snaps.map((e) => ({
       event_id: e.eventId, pool_id: e.data.poolId, instance_type: e.data.instanceType, region: e.data.region,
       az: e.data.az, spot_price: e.data.spotPrice, ondemand_price: e.data.onDemandPrice,
       time_bucket: fiveMinuteBucket(e.data.observedAt), observed_at: toDbTime(e.data.observedAt), source_type: e.data.sourceType,
-    }))).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+    })), (rows) => db.insertInto('pricing_snapshots_clean').values(rows).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute())
 
     const pools = new Map(snaps.map((e) => [e.data.poolId, e.data]))
     await db.insertInto('spot_pools').values([...pools.values()].sort((a, b) => a.poolId.localeCompare(b.poolId)).map((d) => ({

@@ -8,6 +8,7 @@
  */
 import { sql } from 'kysely'
 import type { NewInstanceSwitch } from '../db/database.js'
+import { inStatements } from '../db/statement-bytes.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import type { StoredOf } from '../log/stored-event.js'
@@ -38,6 +39,6 @@ export const switchesProjection: Projection<Handled> = {
   handles: ['agent.instance_switched', 'decision.failover_executed', 'decision.replica_promoted'],
   tables: ['instance_switches'],
   async apply(db, events) {
-    await db.insertInto('instance_switches').values(events.map(row)).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+    await inStatements(events.map(row), (chunk) => db.insertInto('instance_switches').values(chunk).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute())
   },
 }
