@@ -205,6 +205,8 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
     case 'user.replica_create_requested':
     case 'user.replica_promote_requested':
     case 'user.replica_delete_requested':
+    case 'user.switch_requested':
+    case 'decision.switch_requested':
     case 'decision.emergency_snapshot_requested':
     case 'decision.rejected':
       return s

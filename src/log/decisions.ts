@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import {
-  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema,
+  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema,
 } from '../events/schemas.js'
 
 function defineDecision<const T extends `decision.${string}`, D extends z.ZodObject>(type: T, data: D) {
@@ -82,6 +82,10 @@ export const InputParkedSchema = defineDecision('decision.input_parked', z.objec
 export const ParkedReleasedSchema = defineDecision('decision.parked_released', z.object({
   eventIds: z.array(z.uuid()),
 }))
+/** A forced switch was sent to the agent (command.switch_instance); state changes when the agent reports the switch. */
+export const SwitchRequestedDecisionSchema = defineDecision('decision.switch_requested', z.object({
+  target: SwitchTargetSchema, poolId: Nullable(PoolIdSchema),
+}))
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({
   reason: z.string(), rejectedType: z.string(),
@@ -105,7 +109,7 @@ export type AgentOfflineDecision = z.infer<typeof AgentOfflineSchema>
 export const DecisionEventSchema = z.discriminatedUnion('type', [
   ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
   ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, AgentOfflineSchema,
+  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, SwitchRequestedDecisionSchema, AgentOfflineSchema,
 ])
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']
