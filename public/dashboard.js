@@ -2,7 +2,7 @@
 // Credentials come from the URL fragment (#client=…&token=…[&operator=…], what
 // the demo prints; a fragment never reaches a server log) or from the form,
 // and live in sessionStorage for this tab only. Every view refreshes every few
-// seconds; a route this server does not have yet shows an empty state.
+// seconds; a route this server does not have shows an empty state.
 'use strict'
 ;(() => {
   const REFRESH_MS = 5000
@@ -140,7 +140,7 @@
         el('td', { title: a.id }, a.logicalAgentId ?? short(a.id)),
         el('td', {}, a.instanceId ?? '–'),
         el('td', {}, a.currentPoolId ?? (a.instanceType && a.az ? `${a.instanceType}.${a.az}` : '–')),
-        el('td', { className: a.status === 'online' ? 'ok' : 'muted' }, a.status ?? '–'),
+        el('td', { className: a.status === 'online' ? 'ok' : a.status === 'offline' ? 'warn' : 'muted', title: a.status === 'offline' ? 'silent for AGENT_OFFLINE_SECONDS; back online with its next heartbeat' : '' }, a.status ?? '–'),
         el('td', {}, modeCell(a)),
         ...replicaCells(replicas.get(a.id)),
         el('td', {}, time(a.lastInterruptionSignal)))
@@ -240,12 +240,13 @@
     const rows = listOrEmpty('#pools-view', await api('/api/pools/reliability'), 'pool rankings')
     const body = el('tbody')
     ;(rows || []).slice(0, 12).forEach((p, i) => {
+      const tti = p.timeToInterruption || {}
       body.append(el('tr', {},
-        el('td', {}, pick(p, 'rank') ?? i + 1), el('td', {}, pick(p, 'poolId', 'pool_id', 'id', 'name') ?? '–'),
-        el('td', {}, pick(p, 'reliabilityScore', 'reliability_score', 'score') ?? '–'),
-        el('td', {}, pick(p, 'interruptions', 'interruptionCount', 'interruption_count') ?? '–'),
-        el('td', {}, hours(pick(p, 'meanHoursToInterruption', 'hoursToInterruption', 'timeToInterruptionHours', 'mean_time_to_interruption_hours'))),
-        el('td', {}, pick(p, 'avgPrice', 'avg_price', 'spotPrice', 'price') ?? '–')))
+        el('td', {}, p.rank ?? i + 1), el('td', {}, p.poolId ?? '–'),
+        el('td', {}, p.score ?? '–'),
+        el('td', { title: `${p.terminations ?? 0} termination notices, ${p.rebalances ?? 0} rebalance recommendations in 30 days` }, p.interruptions ?? '–'),
+        el('td', { title: tti.samples ? `median of ${tti.samples}, p90 ${hours(tti.p90Hours)}` : 'no termination notice in 30 days' }, hours(tti.p50Hours)),
+        el('td', {}, p.avgSpotPrice ?? '–')))
     })
     $('#pools tbody').replaceWith(body)
   }

@@ -7,9 +7,10 @@
  * operator API (OPERATOR_TOKEN) are rate limited per token. One error handler (errors.ts) answers every failure.
  */
 import type { FastifyInstance } from 'fastify'
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { validatorCompiler } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { offlineByClient } from './agent/offline-sweep.js'
 import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
@@ -18,14 +19,17 @@ import { anyTokenAuth, apiAuth, operatorAuth } from './plugins/auth.js'
 import { corsPlugin } from './plugins/cors.js'
 import { metricsPlugin } from './plugins/metrics.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
+import { zodFastSerializer } from './plugins/serializer.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agents.js'
 import { chartRoutes } from './routes/charts.js'
 import { clientViewRoutes } from './routes/client-view.js'
+import { forceSwitchRoutes } from './routes/force-switch.js'
 import { type HealthDeps, healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
+import { notificationRoutes } from './routes/notifications.js'
 import { operatorRoutes } from './routes/operator.js'
 import { poolRoutes } from './routes/pools.js'
 import { replicaRoutes } from './routes/replicas.js'
@@ -44,18 +48,31 @@ export interface AppDeps {
   corsOrigins?: readonly string[]
   /** OPERATOR_TOKEN; unset, the operator routes refuse every request. */
   operatorToken?: string | undefined
+  /** Parse every response with its zod schema before sending it (tests); off, the compiled serializer alone writes it. */
+  checkResponses?: boolean
   /** Requests per token per window; default 1200 a minute. */
   rateLimit?: { max: number, timeWindowMs: number }
 }
 
 export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.setValidatorCompiler(validatorCompiler)
-  fastify.setSerializerCompiler(serializerCompiler)
+  fastify.setSerializerCompiler(zodFastSerializer(deps.checkResponses ?? false))
   fastify.setErrorHandler(errorHandler)
   fastify.setNotFoundHandler(notFoundHandler)
+  // Browsers' API clients send Content-Type: application/json on every request, bodiless DELETEs and POSTs
+  // included: an empty JSON body is no body, not a 400 (the route's schema still decides whether one is needed).
+  const json = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : json(request, body.toString(), done))
 
   const status = deps.consumerStatus
-  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status] : [] })
+  const offline = async () => {
+    const counts = await offlineByClient(deps.db)
+    deps.metrics.agentsOffline.keepOnly((l) => counts.has(l.client ?? ''))
+    for (const [client, n] of counts) deps.metrics.agentsOffline.set({ client }, n)
+  }
+  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status, offline] : [offline] })
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)
@@ -69,10 +86,12 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       const commands = { db: deps.db, pipeline: deps.pipeline }
       await client.register(agentRoutes, commands)
       await client.register(replicaRoutes, commands)
+      await client.register(forceSwitchRoutes, commands)
       await client.register(historyRoutes, { db: deps.db })
       await client.register(instanceRoutes, { db: deps.db })
       await client.register(clientViewRoutes, { db: deps.db })
       await client.register(adminRoutes, { db: deps.db, consumerReady: deps.consumerReady })
+      await client.register(notificationRoutes, { db: deps.db })
       await client.register(chartRoutes, { db: deps.db })
     })
     await api.register(async (shared) => {

@@ -1,8 +1,9 @@
 /**
  * The dashboard in headless Chromium (Debian's `chromium`, driven by
  * playwright-core) against the real app on a fresh database: the page loads
- * with no console errors, the agents table and each chart draw the data the
- * API serves (or, for a read route this server does not have yet, say so),
+ * with no console errors, the agents table, the price and savings charts and
+ * the safest-pool table show the data the API serves (every route it reads
+ * exists),
  * a mode toggle clicked on the page changes the agent's mode in the
  * database, another client's token sees none of it, and a stopped service is
  * reported as unreachable.
@@ -51,6 +52,15 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
       }))
     }
   }
+  // Heartbeats with prices every two hours: cost intervals, so the daily savings chart has data.
+  for (let h = 2; h < 24; h += 2) {
+    for (const [i, agentId] of agentIds.entries()) {
+      await submit(newEvent('agent.heartbeat', {
+        clientId: client.id, agentId, occurredAt: new Date(start + h * 3_600_000).toISOString(),
+        data: { status: 'online', instanceId: instances[i]!, mode: 'spot', poolId: POOLS[i]!, spotPrice: '0.0350', onDemandPrice: '0.0960' },
+      }))
+    }
+  }
   await submit(newEvent('spot.termination_notice', {
     clientId: client.id, agentId: agentIds[1]!, occurredAt: new Date(Date.now() - 60_000).toISOString(),
     data: { instanceId: instances[1]!, poolId: 'm5.large.us-east-1b', terminationTime: new Date(Date.now() + 60_000).toISOString() },
@@ -93,20 +103,19 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   t.match(await page.locator('#status').textContent(), /live/, 'the page says it is live')
   t.notMatch(page.url(), /token=/, 'the token left the address bar')
 
-  // Each chart: drawn data where the route exists, an empty state saying so where it does not yet.
-  for (const [chart, section, route] of [['price-chart', '#prices-view', '/price-history'], ['savings-chart', '#savings-view', '/savings']] as const) {
-    await waitFor(`${chart} drawn or explained`, async () => {
-      const points = Number(await page.locator(`#${chart}`).getAttribute('data-points'))
-      const note = await page.locator(`${section} .empty`).textContent()
-      return points > 0 || /not available on this server yet/.test(note ?? '')
-    }, 30_000, 200)
-    const routeMissing = [...missing].some((p) => p.endsWith(route))
-    const points = Number(await page.locator(`#${chart}`).getAttribute('data-points'))
-    if (routeMissing) t.comment(`${route} is not on this server yet: ${chart} shows its empty state`)
-    else t.ok(points > 0, `${chart} drew ${points} points`)
-    if (!routeMissing) t.ok(await page.locator(`#${chart} canvas`).count(), `${chart} has a canvas`)
+  // Each chart draws the data its route serves; the pool table lists the ranking.
+  for (const chart of ['price-chart', 'savings-chart']) {
+    const points = await waitFor(`${chart} drawn`, async () => Number(await page.locator(`#${chart}`).getAttribute('data-points')), 30_000, 200)
+    t.ok(points > 0, `${chart} drew ${points} points`)
+    t.ok(await page.locator(`#${chart} canvas`).count(), `${chart} has a canvas`)
   }
-  if (missing.size) t.comment(`routes not on this server yet: ${[...missing].join(', ')}`)
+  const pools = page.locator('#pools tbody tr')
+  await waitFor('the safest pools listed', async () => (await pools.count()) === POOLS.length, 30_000, 200)
+  const last = await pools.last().locator('td').allTextContents()
+  t.same([last[1], last[3]], ['m5.large.us-east-1b', '1'], 'the interrupted pool ranks last with its interruption')
+  t.ok(Number(last[2]) < 100, `and a score below the others' 100 (${last[2]})`)
+  t.notMatch(await pools.last().locator('td').nth(4).textContent(), /–/, 'with the time its instance ran before the notice')
+  t.same([...missing], [], 'every route the page reads exists on the server')
 
   // The mode toggle: from the page to the database, and back.
   const row = page.locator(`#agent-${agentIds[0]}`)
@@ -132,33 +141,6 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   await waitFor('the borrowed-id page answered', async () => /not found/.test(await borrowed.page.locator('#agents-view .empty').textContent() ?? ''), 30_000, 200)
   t.equal(await borrowed.page.locator('#agents tbody tr').count(), 0, 'another token with this client\'s id gets nothing')
   t.notMatch(await borrowed.page.content(), /web-1|i-0dash/)
-
-  // Until the read routes of the HTTP issue land, the charts are also drawn
-  // from responses of the shapes that issue specifies (only for the routes
-  // this server lacks), so the drawing code is tested now.
-  if (missing.size) {
-    const stub = await browser.newPage()
-    const hour = 3_600_000
-    const now = Math.floor(Date.now() / hour) * hour
-    const history = {
-      data: Array.from({ length: 48 }, (_, i) => ({ time: new Date(now - (47 - i) * hour).toISOString(), onDemand: 0.096, pool_a: 0.031 + i * 0.0001, pool_b: 0.034 })),
-      pools: [{ id: POOLS[0], name: POOLS[0], az: 'us-east-1a', key: 'pool_a' }, { id: POOLS[1], name: POOLS[1], az: 'us-east-1b', key: 'pool_b' }], onDemandPrice: 0.096,
-    }
-    const savings = Array.from({ length: 7 }, (_, i) => ({ name: new Date(now - (6 - i) * 24 * hour).toISOString().slice(0, 10), savings: 1.2 + i / 10, onDemandCost: 2.3, modelCost: 1.1 - i / 10 }))
-    const fixtures: [RegExp, unknown][] = [[/\/price-history$/, history], [/\/savings$/, savings]]
-    await stub.route('**/api/**', async (route) => {
-      const url = new URL(route.request().url()).pathname
-      const hit = [...missing].includes(url) ? fixtures.find(([re]) => re.test(url)) : undefined
-      if (hit) await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(hit[1]) })
-      else await route.continue()
-    })
-    await stub.goto(`${address}/#client=${client.id}&token=${client.token}`)
-    for (const chart of ['price-chart', 'savings-chart']) {
-      const points = await waitFor(`${chart} drawn from issue-10 shapes`, async () => Number(await stub.locator(`#${chart}`).getAttribute('data-points')), 30_000, 200)
-      t.ok(points > 0 && await stub.locator(`#${chart} canvas`).count(), `${chart} draws the issue's response shape (${points} points)`)
-    }
-    await stub.close()
-  }
 
   // The service goes away: the page says so.
   await app.close()

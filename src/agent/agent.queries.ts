@@ -88,8 +88,9 @@ export async function liveReplicas(db: Kysely<Database>, clientId: string) {
       'r.id', 'r.instance_id', 'r.replica_type', 'r.status', 'r.sync_status', 'r.sync_latency_ms', 'r.state_transfer_progress',
       'r.pool_id', 'r.az', 'r.hourly_cost', 'r.created_at', 'r.ready_at',
     ])
-    .where('a.client_id', '=', clientId).where('r.status', 'in', LIVE)
-    .orderBy('r.created_at').orderBy('r.id').execute()
+    .where('a.client_id', '=', clientId).where('r.status', 'in', LIVE).execute()
+  // Sorted here, not by the server: a filesort of the thousand wide rows cost more than the join.
+  rows.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   return rows.map((r) => ({
     agentId: r.agent_id,
     primary: { instanceId: r.primary_instance_id, instanceType: r.primary_instance_type, region: r.primary_region, az: r.primary_az, mode: r.primary_mode },
