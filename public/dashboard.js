@@ -140,7 +140,7 @@
         el('td', { title: a.id }, a.logicalAgentId ?? short(a.id)),
         el('td', {}, a.instanceId ?? '–'),
         el('td', {}, a.currentPoolId ?? (a.instanceType && a.az ? `${a.instanceType}.${a.az}` : '–')),
-        el('td', { className: a.status === 'online' ? 'ok' : 'muted' }, a.status ?? '–'),
+        el('td', { className: a.status === 'online' ? 'ok' : a.status === 'offline' ? 'warn' : 'muted', title: a.status === 'offline' ? 'silent for AGENT_OFFLINE_SECONDS; back online with its next heartbeat' : '' }, a.status ?? '–'),
         el('td', {}, modeCell(a)),
         ...replicaCells(replicas.get(a.id)),
         el('td', {}, time(a.lastInterruptionSignal)))

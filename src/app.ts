@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { validatorCompiler } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
 import type { Database } from './db/database.js'
+import { offlineByClient } from './agent/offline-sweep.js'
 import { dashboard } from './dashboard.js'
 import { errorHandler, notFoundHandler } from './errors.js'
 import type { Pipeline } from './log/core.js'
@@ -24,9 +25,11 @@ import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agents.js'
 import { chartRoutes } from './routes/charts.js'
 import { clientViewRoutes } from './routes/client-view.js'
+import { forceSwitchRoutes } from './routes/force-switch.js'
 import { type HealthDeps, healthRoutes } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { instanceRoutes } from './routes/instances.js'
+import { notificationRoutes } from './routes/notifications.js'
 import { operatorRoutes } from './routes/operator.js'
 import { poolRoutes } from './routes/pools.js'
 import { replicaRoutes } from './routes/replicas.js'
@@ -56,9 +59,20 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   fastify.setSerializerCompiler(zodFastSerializer(deps.checkResponses ?? false))
   fastify.setErrorHandler(errorHandler)
   fastify.setNotFoundHandler(notFoundHandler)
+  // Browsers' API clients send Content-Type: application/json on every request, bodiless DELETEs and POSTs
+  // included: an empty JSON body is no body, not a 400 (the route's schema still decides whether one is needed).
+  const json = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : json(request, body.toString(), done))
 
   const status = deps.consumerStatus
-  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status] : [] })
+  const offline = async () => {
+    const counts = await offlineByClient(deps.db)
+    deps.metrics.agentsOffline.keepOnly((l) => counts.has(l.client ?? ''))
+    for (const [client, n] of counts) deps.metrics.agentsOffline.set({ client }, n)
+  }
+  await fastify.register(metricsPlugin, { metrics: deps.metrics, collectors: status ? [status, offline] : [offline] })
   await fastify.register(corsPlugin, { origins: deps.corsOrigins ?? [] })
   await fastify.register(swaggerPlugin)
   await fastify.register(healthRoutes, deps)
@@ -72,10 +86,12 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       const commands = { db: deps.db, pipeline: deps.pipeline }
       await client.register(agentRoutes, commands)
       await client.register(replicaRoutes, commands)
+      await client.register(forceSwitchRoutes, commands)
       await client.register(historyRoutes, { db: deps.db })
       await client.register(instanceRoutes, { db: deps.db })
       await client.register(clientViewRoutes, { db: deps.db })
       await client.register(adminRoutes, { db: deps.db, consumerReady: deps.consumerReady })
+      await client.register(notificationRoutes, { db: deps.db })
       await client.register(chartRoutes, { db: deps.db })
     })
     await api.register(async (shared) => {

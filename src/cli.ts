@@ -95,7 +95,11 @@ const client: Command = async ([sub, ...rest]) => {
 }
 
 const serveCommand: Command = async () => {
-  const running = await serve(loadConfig())
+  const config = loadConfig()
+  // The topics exist before the consumer subscribes: a topic created later is picked up only at the next metadata refresh (minutes).
+  await checkBroker(config.KAFKA_BROKERS)
+  await ensureTopics(new Kafka({ clientId: 'spotfleet-topics', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING }), topicsOf(config))
+  const running = await serve(config)
   await running.closed
   return 0
 }

@@ -35,6 +35,8 @@ export const ConfigSchema = DbConfigSchema.extend({
   TOPIC_REPLICA_COMMANDS: z.string().min(1).default('replica-commands'),
   REBALANCE_POLICY: z.enum(['replica', 'ignore', 'failover']).default('replica'),
   POOL_RECENT_INTERRUPTION_MINUTES: z.coerce.number().int().min(0).default(10),
+  // An agent silent this long is marked offline (a decision in the log), back online with its next heartbeat.
+  AGENT_OFFLINE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).refine((c) => c.KAFKA_HEARTBEAT_INTERVAL_MS * 3 <= c.KAFKA_SESSION_TIMEOUT_MS, {
   // The broker drops a member that missed its session; kafkajs also refuses heartbeat >= session.

@@ -5,7 +5,8 @@
  * `replica-commands` the way a real agent would (launch -> launched, syncing
  * in steps, synced and ready; promote -> promoted, and from then on the agent
  * runs on the replica's instance in the replica's pool; terminate ->
- * terminated). An agent whose termination notice was not answered by a
+ * terminated; switch -> the agent moves to a new instance on demand or in
+ * the pool named, and reports agent.instance_switched). An agent whose termination notice was not answered by a
  * promotion restarts on a new instance when its two minutes are up.
  * Uses the same typed producer as real agents, so the wire contract has one
  * definition.
@@ -49,6 +50,7 @@ export interface SimAgent {
   readonly id: string
   instanceId: string
   poolId: string
+  mode: 'spot' | 'on-demand'
   /** The termination time of the current instance, when a notice was given. */
   terminatesAt: number | null
   readonly replicas: Map<string, SimReplica>
@@ -81,7 +83,7 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
   const price = (pool: string) => (prices.get(pool) ?? Number(ON_DEMAND[typeOf(pool)] ?? '0.1') * 0.4).toFixed(4)
   const onDemand = (pool: string) => ON_DEMAND[typeOf(pool)] ?? '0.1000'
   const agents: SimAgent[] = Array.from({ length: o.agents ?? 50 }, (_, i) => ({
-    id: agentIdOf(o.clientId, i), instanceId: newInstanceId(), poolId: POOLS[i % POOLS.length]!, terminatesAt: null, replicas: new Map(),
+    id: agentIdOf(o.clientId, i), instanceId: newInstanceId(), poolId: POOLS[i % POOLS.length]!, mode: 'spot', terminatesAt: null, replicas: new Map(),
   }))
   const byId = new Map(agents.map((a) => [a.id, a]))
   const ev = <T extends SpotEvent['type']>(type: T, a: SimAgent, data: Parameters<typeof newEvent<T>>[1]['data']) =>
@@ -134,6 +136,16 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
     } else if (c.type === 'command.terminate_replica') {
       dropReplica(a, c.data.replicaId)
       void send([ev('replica.terminated', a, { replicaId: c.data.replicaId, reason: 'terminated on command' })])
+    } else if (c.type === 'command.switch_instance') {
+      const old = { instanceId: a.instanceId, poolId: a.poolId, price: a.mode === 'spot' ? price(a.poolId) : onDemand(a.poolId) }
+      a.instanceId = newInstanceId()
+      a.terminatesAt = null
+      if (c.data.target === 'pool' && c.data.poolId !== null) a.poolId = c.data.poolId
+      a.mode = c.data.target === 'ondemand' ? 'on-demand' : 'spot'
+      void send([ev('agent.instance_switched', a, {
+        oldInstanceId: old.instanceId, newInstanceId: a.instanceId, oldPoolId: old.poolId, newPoolId: a.poolId,
+        onDemandPrice: onDemand(a.poolId), oldSpotPrice: old.price, newSpotPrice: price(a.poolId), trigger: 'manual',
+      })])
     }
   }
 
@@ -157,9 +169,10 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
     const now = Date.now()
     for (const a of agents) {
       if (a.terminatesAt !== null && now >= a.terminatesAt) restart(a, batch)
-      batch.push(ev('agent.heartbeat', a, { status: 'online', instanceId: a.instanceId, mode: 'spot', poolId: a.poolId, spotPrice: price(a.poolId), onDemandPrice: onDemand(a.poolId) }))
+      batch.push(ev('agent.heartbeat', a, { status: 'online', instanceId: a.instanceId, mode: a.mode, poolId: a.poolId, spotPrice: price(a.poolId), onDemandPrice: onDemand(a.poolId) }))
       batch.push(ev('instance.metrics', a, { instanceId: a.instanceId, cpu: Math.round(Math.random() * 100), memory: Math.round(30 + Math.random() * 60) }))
-      if (a.terminatesAt !== null) continue
+      // On-demand instances are not interrupted.
+      if (a.terminatesAt !== null || a.mode === 'on-demand') continue
       if (chance(rates.terminationsPerAgentHour)) {
         a.terminatesAt = now + 120_000
         log(`agent ${a.id.slice(0, 8)}: termination notice for ${a.instanceId}`)

@@ -11,6 +11,7 @@ import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
 import { pipeline as buildPipeline } from './wiring.js'
 import { createOutboxRelay } from './ingest/outbox-relay.js'
+import { startOfflineSweeper } from './agent/offline-sweep.js'
 import { Metrics } from './metrics.js'
 import { checkBroker, checkDatabase } from './startup-checks.js'
 
@@ -68,6 +69,16 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     onApplied: () => relay.wake(),
   })
 
+  // Silent agents: every sweep at most a quarter of the timeout late (at least every 30 s, at most every 0.5 s).
+  let sweeper: { stop(): Promise<void> } | undefined
+  const startSweeper = () => {
+    sweeper = startOfflineSweeper(db, {
+      offlineSeconds: config.AGENT_OFFLINE_SECONDS, projections: pipeline.projections,
+      everyMs: Math.min(30_000, Math.max(500, (config.AGENT_OFFLINE_SECONDS * 1000) / 4)),
+      log: (err) => log.warn({ err }, 'offline sweep failed; the next one tries again'),
+    })
+  }
+
   let closing: Promise<void> | undefined
   let done!: () => void
   const closed = new Promise<void>((resolve) => { done = resolve })
@@ -76,7 +87,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   const close = () => (closing ??= (async () => {
     log.info('shutting down: finishing the current batch')
     for (const [what, step] of [
-      ['http', () => fastify.close()], ['consumer', () => consumer.stop()], ['relay', () => relay.stop()],
+      ['http', () => fastify.close()], ['sweeper', async () => sweeper?.stop()], ['consumer', () => consumer.stop()], ['relay', () => relay.stop()],
       ['producer', () => producer.disconnect()], ['database', () => db.destroy()],
     ] as const) {
       try { await step() } catch (err) { log.error({ err }, `closing the ${what} failed`) }
@@ -92,6 +103,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     })
     await producer.connect()
     relay.start()
+    startSweeper()
     await consumer.start()
     await fastify.listen({ port: config.PORT, host: config.HOST })
   } catch (err) {

@@ -10,6 +10,7 @@ import type { AnyProjection } from './log/projection.js'
 import { costProjection } from './projections/cost.projection.js'
 import { instanceMetricsProjection } from './projections/instance-metrics.projection.js'
 import { interruptionsProjection } from './projections/interruptions.projection.js'
+import { notificationsProjection } from './projections/notifications.projection.js'
 import { poolReliabilityProjection } from './projections/pool-reliability.projection.js'
 import { pricingHistoryProjection } from './projections/pricing-history.projection.js'
 import { switchesProjection } from './projections/switches.projection.js'
@@ -23,6 +24,7 @@ export const PROJECTIONS: readonly AnyProjection[] = [
   switchesProjection,
   costProjection,
   poolReliabilityProjection,
+  notificationsProjection,
 ]
 
 export function pipeline(agent: AgentHandlerOptions = DEFAULT_AGENT_OPTIONS): Pipeline {

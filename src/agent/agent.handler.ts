@@ -172,8 +172,9 @@ async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<s
   const registering = agentIds.filter((id) => !rows.get(id) && byAgent.get(id)!.some((e) => e.type === 'agent.registered'))
   const named = [...new Set(events.map(replicaIdOf).filter((x): x is string => x !== null))]
   const replicaRows = await loadReplicas(trx, registered, named)
-  // Recent signals only where a rule reads them (an agent of heartbeats alone needs none).
-  const signals = await loadRecentSignals(trx, registered.filter((id) => byAgent.get(id)!.some((e) => READS_SIGNALS.has(e.type))))
+  // Recent signals only where a rule reads them (an agent of heartbeats alone needs none, unless its manual replica is pending).
+  const pending = new Set(registered.filter((id) => rows.get(id)?.manual_replica_pending === 1))
+  const signals = await loadRecentSignals(trx, registered.filter((id) => pending.has(id) || byAgent.get(id)!.some((e) => READS_SIGNALS.has(e.type))))
   const parkedRows = await loadParked(trx, registering)
   const replicasOf = new Map<string, ReplicaState[]>()
   for (const r of replicaRows) replicasOf.set(r.agent_id, [...replicasOf.get(r.agent_id) ?? [], replicaFromRow(r)])
@@ -191,7 +192,7 @@ async function loadBatchState(trx: Transaction<Database>, byAgent: ReadonlyMap<s
     parkedBodies,
     owner: new Map(replicaRows.map((r) => [r.id, r.agent_id])),
     // The pool ranking only when a rule may place a replica (released parked inputs included).
-    choosePool: events.some((e) => PLACES_REPLICA.has(e.type)) || parkedRows.some((p) => PLACES_REPLICA.has(p.type))
+    choosePool: pending.size > 0 || events.some((e) => PLACES_REPLICA.has(e.type)) || parkedRows.some((p) => PLACES_REPLICA.has(p.type))
       ? poolChooser(await loadPoolCandidates(trx, instanceTypes(states, events))) : poolChooser([]),
   }
 }

@@ -138,6 +138,7 @@ function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string 
     case 'user.replica_create_requested': return onCreateRequested(e, s, env, fx)
     case 'user.replica_promote_requested': return onPromoteRequested(e, s, env, fx)
     case 'user.replica_delete_requested': return onDeleteRequested(e, s, env, fx)
+    case 'user.switch_requested': return onSwitchRequested(e, s, env, fx)
     default: return assertNever(e)
   }
 }
@@ -408,3 +409,25 @@ const onDeleteRequested: Rule<'user.replica_delete_requested'> = (e, s, _env, fx
   terminate(fx, r, 'user-requested')
   return undefined
 })
+
+/**
+ * A forced switch is the agent's to carry out (it starts the new instance):
+ * the rules check it can be done and send command.switch_instance; the
+ * agent's agent.instance_switched and heartbeats then move the agent's facts.
+ */
+const onSwitchRequested: Rule<'user.switch_requested'> = (e, s, _env, fx) => {
+  const { target, poolId } = e.data
+  if (target === 'ondemand') {
+    if (s.mode === 'on-demand') return 'the agent already runs on demand'
+  } else {
+    if (poolId === undefined) return 'a switch to a pool needs poolId'
+    if (s.poolId === null) return 'the agent has not reported its pool yet'
+    if (poolId === s.poolId && s.mode === 'spot') return `the agent already runs in pool ${poolId}`
+    const mismatch = poolMismatch(poolId, s.poolId)
+    if (mismatch) return mismatch
+  }
+  const data = { target, poolId: target === 'pool' ? poolId ?? null : null }
+  fx.decision('decision.switch_requested', data)
+  fx.command('command.switch_instance', data)
+  return undefined
+}

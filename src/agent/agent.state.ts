@@ -195,6 +195,8 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
       ...r, status: 'terminated', terminationReason: e.data.reason, terminatedAt: iso(e.occurredAt),
     }))
     case 'decision.replica_promoted': return promote(s, e)
+    // Silence, not news: the next heartbeat (newer than lastHeartbeatAt) sets the status again.
+    case 'decision.agent_offline': return { ...s, status: 'offline' }
     case 'decision.failover_executed': return {
       ...promote(s, e), lastFailoverAt: iso(e.occurredAt), interruptionHandledCount: s.interruptionHandledCount + 1,
     }
@@ -203,6 +205,8 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
     case 'user.replica_create_requested':
     case 'user.replica_promote_requested':
     case 'user.replica_delete_requested':
+    case 'user.switch_requested':
+    case 'decision.switch_requested':
     case 'decision.emergency_snapshot_requested':
     case 'decision.rejected':
       return s

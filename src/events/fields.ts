@@ -104,6 +104,7 @@ export const MoneySchema = limited(z
 export const ModeSchema = limited(z.enum(LIMITS.mode.values), 'mode')
 export const ReplicaTypeSchema = limited(z.enum(LIMITS.replicaType.values), 'replicaType')
 export const SyncStatusSchema = limited(z.enum(LIMITS.syncStatus.values), 'syncStatus')
+export const SwitchTargetSchema = limited(z.enum(LIMITS.switchTarget.values), 'switchTarget')
 export const FlagSchema = limited(z.boolean(), 'flag')
 
 export const PercentSchema = limited(z.number().min(LIMITS.percent.min).max(LIMITS.percent.max), 'percent')

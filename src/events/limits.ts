@@ -96,6 +96,8 @@ export const LIMITS = {
   },
   replicaType: { kind: 'enum', values: ['manual', 'automatic-rebalance', 'automatic-termination'], columns: ['replica_instances.replica_type'] },
   syncStatus: { kind: 'enum', values: ['initializing', 'syncing', 'synced', 'out-of-sync'], columns: ['replica_instances.sync_status'] },
+  /** A forced switch's target (user.switch_requested, command.switch_instance): reaches no column. */
+  switchTarget: { kind: 'enum', values: ['ondemand', 'pool'], columns: [] },
   money: {
     kind: 'money', precision: 12, scale: 6, columns: [
       'agents.spot_price', 'agents.ondemand_price', 'instances.spot_price', 'instances.ondemand_price',

@@ -25,12 +25,12 @@ import {
   AgentStatusSchema, AzSchema, CommandReasonSchema, CounterSchema, FlagSchema, HostnameSchema, InstanceIdSchema,
   InstanceTypeSchema, IsoDateTimeSchema, LatencyMsSchema, LogicalAgentIdSchema, ModeSchema, MoneySchema,
   PercentSchema, PoolIdSchema, RegionSchema, ReplicaErrorSchema, ReplicaIdSchema, ReplicaTypeSchema, SourceTypeSchema,
-  SwitchTriggerSchema, SyncStatusSchema, TerminationReasonSchema, UuidSchema, WaitMinutesSchema, azInRegion, parsePoolId,
+  SwitchTargetSchema, SwitchTriggerSchema, SyncStatusSchema, TerminationReasonSchema, UuidSchema, WaitMinutesSchema, azInRegion, parsePoolId,
 } from './fields.js'
 
 export {
   AzSchema, InstanceIdSchema, InstanceTypeSchema, IsoDateTimeSchema, ModeSchema, MoneySchema,
-  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SyncStatusSchema, UuidSchema,
+  PoolIdSchema, RegionSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema, SyncStatusSchema, UuidSchema,
   azInRegion, normaliseMoney, parsePoolId,
 } from './fields.js'
 export type { MoneyResult, PoolIdParts } from './fields.js'
@@ -137,6 +137,10 @@ export const LaunchReplicaCommandSchema = defineEvent('command.launch_replica', 
 export const PromoteReplicaCommandSchema = defineEvent('command.promote_replica', z.object({ replicaId: ReplicaIdSchema }))
 export const TerminateReplicaCommandSchema = defineEvent('command.terminate_replica', z.object({ replicaId: ReplicaIdSchema }))
 export const EmergencySnapshotCommandSchema = defineEvent('command.emergency_snapshot', z.object({ instanceId: InstanceIdSchema }))
+/** A user's forced switch: move the agent to on-demand, or to a spot instance in `poolId`; the agent reports it with agent.instance_switched. */
+export const SwitchInstanceCommandSchema = defineEvent('command.switch_instance', z.object({
+  target: SwitchTargetSchema, poolId: PoolIdSchema.nullable(),
+}))
 
 export const EventSchema = z.discriminatedUnion('type', [
   SpotRebalanceRecommendationSchema, SpotTerminationNoticeSchema,
@@ -146,7 +150,7 @@ export const EventSchema = z.discriminatedUnion('type', [
   InstanceMetricsSchema,
   PricingSnapshotSchema,
   LaunchReplicaCommandSchema, PromoteReplicaCommandSchema, TerminateReplicaCommandSchema,
-  EmergencySnapshotCommandSchema,
+  EmergencySnapshotCommandSchema, SwitchInstanceCommandSchema,
 ])
 
 /** A parsed, version-1 event (money normalised to decimal strings). */
@@ -199,6 +203,7 @@ export const TOPIC_OF: Readonly<Record<EventType, TopicKey>> = Object.freeze({
   'command.promote_replica': 'replicaCommands',
   'command.terminate_replica': 'replicaCommands',
   'command.emergency_snapshot': 'replicaCommands',
+  'command.switch_instance': 'replicaCommands',
 })
 
 /** Event types carried by one topic, for consumers that subscribe per topic. */

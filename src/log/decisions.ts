@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import {
-  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema,
+  EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema,
 } from '../events/schemas.js'
 
 function defineDecision<const T extends `decision.${string}`, D extends z.ZodObject>(type: T, data: D) {
@@ -82,15 +82,34 @@ export const InputParkedSchema = defineDecision('decision.input_parked', z.objec
 export const ParkedReleasedSchema = defineDecision('decision.parked_released', z.object({
   eventIds: z.array(z.uuid()),
 }))
+/** A forced switch was sent to the agent (command.switch_instance); state changes when the agent reports the switch. */
+export const SwitchRequestedDecisionSchema = defineDecision('decision.switch_requested', z.object({
+  target: SwitchTargetSchema, poolId: Nullable(PoolIdSchema),
+}))
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({
   reason: z.string(), rejectedType: z.string(),
 }))
 
+/**
+ * The agent sent nothing for offlineSeconds: caused by a timer (the offline
+ * sweep, src/agent/offline-sweep.ts), not by an input. Its cause is the
+ * agent's last input, the one the silence followed, so a replay applies it
+ * right where it stands; the next heartbeat brings the agent back online.
+ */
+export const AgentOfflineSchema = defineDecision('decision.agent_offline', z.object({
+  /** When the agent's last input was received (the service's clock). */
+  lastSeenAt: IsoDateTimeSchema,
+  /** When the sweep marked it (the service's clock). */
+  sweptAt: IsoDateTimeSchema,
+  offlineSeconds: z.int().min(1),
+}))
+export type AgentOfflineDecision = z.infer<typeof AgentOfflineSchema>
+
 export const DecisionEventSchema = z.discriminatedUnion('type', [
   ConfigAppliedSchema, ReplicaRequestedSchema, ReplicaUnavailableSchema, ReplicaTerminationRequestedSchema,
   ReplicaPromotedDecisionSchema, FailoverExecutedSchema, EmergencySnapshotRequestedSchema, SignalRecordedSchema,
-  InputParkedSchema, ParkedReleasedSchema, RejectedSchema,
+  InputParkedSchema, ParkedReleasedSchema, RejectedSchema, SwitchRequestedDecisionSchema, AgentOfflineSchema,
 ])
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']

@@ -14,7 +14,7 @@ function issuesOf(input: unknown): string {
 }
 
 t.test('every event type accepts its example', async (t) => {
-  t.equal(EVENT_TYPES.length, 18)
+  t.equal(EVENT_TYPES.length, 19)
   t.same(Object.keys(EXAMPLES).sort(), [...EVENT_TYPES].sort())
   for (const type of EVENT_TYPES) {
     const r = EventSchema.safeParse(EXAMPLES[type])
@@ -118,7 +118,7 @@ t.test('the union narrows on type', async (t) => {
       case 'replica.terminated': case 'replica.failed': case 'agent.registered': case 'agent.heartbeat':
       case 'agent.instance_switched': case 'agent.config_changed': case 'instance.metrics':
       case 'pricing.snapshot': case 'command.launch_replica': case 'command.promote_replica':
-      case 'command.terminate_replica': case 'command.emergency_snapshot':
+      case 'command.terminate_replica': case 'command.emergency_snapshot': case 'command.switch_instance':
         return e.type
       default: {
         const never: never = e
@@ -135,7 +135,7 @@ t.test('topics and partition keys', async (t) => {
     pricingSnapshots: 'pricing-snapshots', replicaCommands: 'replica-commands',
   })
   t.same(eventTypesOn('spotInterruptions'), ['spot.rebalance_recommendation', 'spot.termination_notice'])
-  t.equal(eventTypesOn('replicaCommands').length, 4)
+  t.equal(eventTypesOn('replicaCommands').length, 5)
   t.equal(TOPIC_OF['pricing.snapshot'], 'pricingSnapshots')
   t.equal(TOPIC_OF['instance.metrics'], 'agentEvents')
   for (const type of EVENT_TYPES) {

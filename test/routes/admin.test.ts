@@ -156,3 +156,99 @@ t.test('client view and agent controls', async (t) => {
   t.equal(logged.length, 5, 'each control is an agent.config_changed in the log')
   t.ok(logged.every((r) => r.source === 'http'))
 })
+
+t.test('notifications, force switch, pending manual replica', async (t) => {
+  const { app, db, client, handlers } = await buildApp(t)
+  const other = await createClient(db, 'other client')
+  const f = await seedFleet(db, handlers, client.id, 'n')
+  const theirs = await seedFleet(db, handlers, other.id, 'o')
+  await db.insertInto('dead_letter_events').values({ topic: 'agent-events', reason: 'not JSON', raw_value: Buffer.from('{') }).execute()
+  const as = (token: string) => (opts: InjectOptions | string) => {
+    const o = typeof opts === 'string' ? { url: opts } : opts
+    return app.inject({ ...o, headers: { authorization: `Bearer ${token}`, ...o.headers } })
+  }
+  const op = as(OPERATOR_TOKEN)
+  const own = as(client.token)
+
+  // A termination notice with a ready replica: the notice and the failover, for the client's own agent only.
+  const mine = (await own('/api/notifications?limit=50')).json()
+  t.same(mine.map((n: { kind: string }) => n.kind).sort(), ['failover', 'termination-notice'])
+  t.ok(mine.every((n: { clientId: string, isRead: boolean }) => n.clientId === client.id && !n.isRead))
+  t.match(mine.find((n: { kind: string }) => n.kind === 'failover'), { severity: 'info', message: /Failover: i-n-1 replaced by replica i-n-2/ })
+  const all = (await op('/api/notifications?limit=50')).json()
+  t.equal(all.length, 5, 'the operator: both clients and the dead letter')
+  t.match(all.find((n: { kind: string }) => n.kind === 'dead-letter'), { severity: 'error', message: /not JSON/, clientId: null })
+  t.equal((await op(`/api/notifications?client_id=${other.id}`)).json().length, 2, 'one client\'s, for the operator')
+  t.equal((await own(`/api/notifications?client_id=${other.id}`)).statusCode, 404, 'another client\'s, for a client token')
+  t.equal((await own('/api/notifications?limit=0')).statusCode, 400)
+
+  t.equal((await own({ method: 'POST', url: `/api/notifications/${f.notificationId}/mark-read` })).statusCode, 200)
+  t.equal((await own({ method: 'POST', url: `/api/notifications/${theirs.notificationId}/mark-read` })).statusCode, 404, 'not theirs')
+  t.equal((await own({ method: 'POST', url: '/api/notifications/dead-letter:1/mark-read' })).statusCode, 404, 'dead letters are the operator\'s')
+  t.equal((await own('/api/notifications')).json().filter((n: { isRead: boolean }) => n.isRead).length, 1)
+  // The UI sends Content-Type: application/json with an empty body, or {client_id: null}.
+  const markAll = await own({ method: 'POST', url: '/api/notifications/mark-all-read', headers: { 'content-type': 'application/json' } })
+  t.equal(markAll.statusCode, 200, markAll.body)
+  t.match(markAll.json(), { success: true, marked: 1 })
+  t.match((await op({ method: 'POST', url: '/api/notifications/mark-all-read', payload: { client_id: null } })).json(), { marked: 3 }, 'theirs and the dead letter')
+  t.ok((await op('/api/notifications')).json().every((n: { isRead: boolean }) => n.isRead))
+
+  // Force switch: a command through the rules.
+  const toPool = await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool', pool_id: 'm5.large.us-east-1c' } })
+  t.equal(toPool.statusCode, 202)
+  t.match(toPool.json(), { queued: true, target: 'pool', poolId: 'm5.large.us-east-1c', agentId: f.agentId })
+  const outbox = await db.selectFrom('outbox').select(['type', 'payload']).where('agent_id', '=', f.agentId).where('type', '=', 'command.switch_instance').execute()
+  t.equal(outbox.length, 1, 'command.switch_instance for the agent')
+  t.match(JSON.parse(outbox[0]!.payload), { data: { target: 'pool', poolId: 'm5.large.us-east-1c' } })
+  const current = (await own(`/api/client/${client.id}/agents`)).json()[0].currentPoolId
+  const same = await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool', pool_id: current } })
+  t.equal(same.statusCode, 409, 'to the pool it runs in')
+  t.match(same.json(), { error: 'rule_rejected', message: /already runs in pool/ })
+  const otherType = await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool', pool_id: 'c5.large.us-east-1a' } })
+  t.match(otherType.json(), { error: 'rule_rejected', message: /instance type/ })
+  t.equal((await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool' } })).statusCode, 400, 'pool without pool_id')
+  t.equal((await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'moon' } })).statusCode, 400)
+  t.equal((await own({ method: 'POST', url: '/api/client/instances/i-nope/force-switch', payload: { target: 'ondemand' } })).statusCode, 404)
+  t.equal((await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'ondemand' } })).statusCode, 202)
+
+  // Manual mode before any other pool is known: pending, said so, and launched once a pool is known.
+  const lonely = '3f1c2b8a-5d4e-4f6a-9b7c-1d2e3f4a5b6c'
+  const ok = async (e: Parameters<typeof submitInput>[1]) => t.equal((await submitInput(db, e, handlers)).rejection, null, e.type)
+  await ok(newEvent('agent.registered', {
+    clientId: client.id, agentId: lonely, data: {
+      logicalAgentId: 'lonely', instanceId: 'i-lonely', instanceType: 'r5.large', region: 'eu-west-1', az: 'eu-west-1a',
+      mode: 'spot', hostname: 'lonely', spotPrice: '0.04', onDemandPrice: '0.126',
+    },
+  }))
+  const pending = (await own({ method: 'POST', url: `/api/client/agents/${lonely}/config`, payload: { manualReplicaEnabled: true } })).json()
+  t.match(pending, { manual_replica_enabled: true, replicaPending: true, currentReplicaId: null, message: /pending: no other pool/ })
+  const heartbeat = () => newEvent('agent.heartbeat', {
+    clientId: client.id, agentId: lonely, data: { status: 'online', instanceId: 'i-lonely', mode: 'spot', poolId: 'r5.large.eu-west-1a', spotPrice: '0.04', onDemandPrice: '0.126' },
+  })
+  await ok(heartbeat())
+  t.equal((await db.selectFrom('agents').select('current_replica_id').where('id', '=', lonely).executeTakeFirstOrThrow()).current_replica_id, null, 'still no pool')
+  t.ok((await own('/api/notifications?limit=50')).json().some((n: { kind: string }) => n.kind === 'replica-pending'), 'the bell says so')
+  const { applyBatch } = await import('../../src/log/apply-batch.js')
+  const snap = newEvent('pricing.snapshot', {
+    clientId: client.id, agentId: lonely, data: {
+      poolId: 'r5.large.eu-west-1b', instanceType: 'r5.large', region: 'eu-west-1', az: 'eu-west-1b', spotPrice: '0.05', onDemandPrice: '0.126',
+      observedAt: new Date().toISOString(), sourceType: 'test',
+    },
+  })
+  await applyBatch(db, { topic: 'pricing-snapshots', partition: 1, messages: [{ offset: '1', key: Buffer.from('p'), value: Buffer.from(JSON.stringify(snap)) }] }, handlers)
+  await ok(heartbeat())
+  const placed = await db.selectFrom('agents as a').innerJoin('replica_instances as r', 'r.id', 'a.current_replica_id')
+    .select(['r.pool_id', 'r.replica_type', 'a.manual_replica_pending']).where('a.id', '=', lonely).executeTakeFirstOrThrow()
+  t.same(placed, { pool_id: 'r5.large.eu-west-1b', replica_type: 'manual', manual_replica_pending: 0 }, 'launched at the next report once a pool is known')
+  await ok(heartbeat())
+  t.equal((await db.selectFrom('replica_instances').select('id').where('agent_id', '=', lonely).execute()).length, 1, 'once')
+
+  // An agent gone silent (the offline sweep's decision) rings the bell too.
+  const { sweepOffline } = await import('../../src/agent/offline-sweep.js')
+  const { PROJECTIONS } = await import('../../src/wiring.js')
+  const swept = await sweepOffline(db, { offlineSeconds: 60, projections: PROJECTIONS, now: () => new Date(Date.now() + 3_600_000) })
+  t.ok(swept.length >= 1, 'agents marked offline')
+  const silent = (await own('/api/notifications?limit=100')).json().filter((n: { kind: string }) => n.kind === 'agent-offline')
+  t.equal(silent.length, swept.filter((d) => d.clientId === client.id).length, 'one notification per silent agent of the client')
+  t.match(silent[0], { severity: 'warning', message: /Agent went silent/ })
+})

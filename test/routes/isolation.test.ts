@@ -41,6 +41,10 @@ const ROUTES: Row[] = [
   { method: 'GET', path: '/api/client/{clientId}/instances', url: (f) => `/api/client/${f.clientId}/instances` },
   { method: 'GET', path: '/api/client/{clientId}/agents/decisions', url: (f) => `/api/client/${f.clientId}/agents/decisions` },
   { method: 'GET', path: '/api/client/instances/{instanceId}/available-options', url: (f) => `/api/client/instances/${f.instanceId}/available-options` },
+  { method: 'POST', path: '/api/client/instances/{instanceId}/force-switch', url: (f) => `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'ondemand' } },
+  { method: 'POST', path: '/api/notifications/{id}/mark-read', url: (f) => `/api/notifications/${f.notificationId}/mark-read` },
+  { method: 'GET', path: '/api/notifications', url: () => '/api/notifications', kind: 'scoped' },
+  { method: 'POST', path: '/api/notifications/mark-all-read', url: () => '/api/notifications/mark-all-read', payload: {}, kind: 'scoped' },
   { method: 'GET', path: '/api/admin/stats', url: () => '/api/admin/stats', kind: 'scoped' },
   { method: 'GET', path: '/api/admin/clients', url: () => '/api/admin/clients', kind: 'scoped' },
   { method: 'GET', path: '/api/admin/clients/growth', url: () => '/api/admin/clients/growth', kind: 'scoped' },
@@ -74,7 +78,7 @@ t.test('another client\'s ids are a 404, never data', async (t) => {
 
   const theirLog = async () => Number((await sql<{ n: number }>`SELECT COUNT(*) AS n FROM event_log WHERE client_id = ${other.id}`.execute(db)).rows[0]?.n)
   const before = await theirLog()
-  const secrets = [other.id, theirs.agentId, theirs.instanceId, theirs.firstInstanceId, theirs.replicaId, 'web-theirs']
+  const secrets = [other.id, theirs.agentId, theirs.instanceId, theirs.firstInstanceId, theirs.replicaId, 'web-theirs', theirs.notificationId]
   for (const r of ROUTES) {
     const call = (f: Fleet) => app.inject({ method: r.method, url: r.url(f), headers: { authorization: `Bearer ${client.token}` }, ...(r.payload ? { payload: r.payload } : {}) })
     if (r.kind === 'scoped') {
