@@ -82,7 +82,7 @@ await step('10-agent-toggle', async () => {
 })
 await step('11-instance-panel', async () => {
   await page.getByRole('button', { name: 'Instances', exact: true }).click()
-  await page.getByText('Manage').first().click()
+  await page.getByRole('button', { name: 'Manage' }).first().click()
   await page.getByText('Instance Metrics').waitFor({ timeout: 15_000 })
   await page.locator('td .recharts-surface').first().scrollIntoViewIfNeeded({ timeout: 15_000 })
 })
