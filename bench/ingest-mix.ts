@@ -81,6 +81,13 @@ export class FleetStream {
     }))
   }
 
+  /** One pricing snapshot per pool: replicas are placed only in pools the service has seen prices for. */
+  pricingRound(at: number): EventOf<'pricing.snapshot'>[] {
+    return POOLS.map((p, i) => ({ ...this.env(this.agents[i % this.agents.length]!, at), type: 'pricing.snapshot', data: {
+      poolId: p.id, instanceType: p.type, region: REGION, az: p.az, spotPrice: money(this.prices[i]!), onDemandPrice: money(ON_DEMAND[p.type]!), observedAt: new Date(at).toISOString(), sourceType: 'bench',
+    } }))
+  }
+
   /** The next event of the mix at time `at` (epoch ms). */
   next(at: number): SpotEvent {
     const r = this.rnd()

@@ -37,6 +37,8 @@ import { ensureDatabase, migrateToLatest } from '../src/db/migrate.js'
 import { toKafkaMessage } from '../src/events/producer.js'
 import { EventSchema, type SpotEvent, TOPIC_OF, type Topics } from '../src/events/schemas.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
+import { createOutboxRelay } from '../src/ingest/outbox-relay.js'
+import { Metrics } from '../src/metrics.js'
 import { logRowOf } from '../src/log/stored-event.js'
 import { pipeline } from '../src/wiring.js'
 import { DEFAULT_MIX, FleetStream, type Mix, parseMix } from './ingest-mix.js'
@@ -222,7 +224,7 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   const consumer = createIngestConsumer({
     // Without projections: the figure "every projection on" is compared with (the deciders still decide and log).
     kafka, db, groupId: `bench-${randomUUID()}`, topics: inputTopics(topics), pipeline: o.projections ? pipeline() : { ...pipeline(), projections: [] },
-    chunkSize: o.chunkSize, partitionsConsumedConcurrently: o.concurrency,
+    chunkSize: o.chunkSize, partitionsConsumedConcurrently: o.concurrency, urgentTopics: [topics.spotInterruptions, topics.replicaEvents],
     onApplied: (_r, b) => {
       first ||= performance.now()
       batches++
@@ -258,7 +260,7 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   }
 }
 
-export interface LiveOptions { rate: number, seconds: number, agents: number, mix: Mix, batchMs: number }
+export interface LiveOptions { rate: number, seconds: number, agents: number, mix: Mix, batchMs: number, /** The consumer and relay in this process, statements counted (a diagnosis: they share its event loop with the producer). */ inProcess?: boolean }
 export interface LiveResult {
   options: LiveOptions
   produced: number
@@ -267,6 +269,28 @@ export interface LiveResult {
   lag: { max: number, end: number, drainSeconds: number, perSecond: number[] }
   promote: Latency
   emergency: Latency
+  /** Commands seen on replica-commands, by type. */
+  commands: Record<string, number>
+  /** Agents with a ready replica when the timed window began. */
+  readyAtStart: number
+  /** The service's transactions in the timed window (its /metrics): how many, and their mean size and time. */
+  transactions: { n: number, meanEvents: number, meanMs: number }
+  statements?: Record<string, Digest>
+}
+
+/** The consumer and the outbox relay as serve wires them, in this process, with a statement counter. */
+async function inProcessService(kafka: Kafka, name: string, topics: Topics, groupId: string, counter: StatementCounter) {
+  const db = createDb({ url, database: name, connectionLimit: 10, onStatement: (s, ms) => counter.add(s, ms) })
+  const metrics = new Metrics()
+  const producer = await connectedProducer(kafka)
+  const relay = createOutboxRelay({ db, producer, commandsTopic: topics.replicaCommands, log: kafka.logger(), metrics })
+  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: () => relay.wake() })
+  relay.start()
+  await consumer.start()
+  return {
+    metrics,
+    async stop() { await consumer.stop(); await relay.stop(); await producer.disconnect(); await db.destroy() },
+  }
 }
 export interface Latency { n: number, p50: number, p99: number, max: number }
 
@@ -293,16 +317,22 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const groupId = `bench-live-${randomUUID()}`
   const dbUrl = new URL(url)
   dbUrl.pathname = `/${name}`
-  const child = spawn(process.execPath, ['dist/src/bin.js', 'serve'], {
+  // SERVE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service.
+  const port = await freePort()
+  const child = o.inProcess ? undefined : spawn(process.execPath, [...(process.env.SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/src/bin.js', 'serve'], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
-      ...process.env, DATABASE_URL: dbUrl.toString(), KAFKA_GROUP_ID: groupId, PORT: String(await freePort()), LOG_LEVEL: 'warn',
+      // A fetch that finds nothing waits this long on the mock broker even when data arrives meanwhile (README).
+      KAFKA_FETCH_MAX_WAIT_MS: '50',
+      ...process.env, DATABASE_URL: dbUrl.toString(), KAFKA_GROUP_ID: groupId, PORT: String(port), LOG_LEVEL: 'warn',
       TOPIC_SPOT_INTERRUPTIONS: topics.spotInterruptions, TOPIC_REPLICA_EVENTS: topics.replicaEvents,
       TOPIC_AGENT_EVENTS: topics.agentEvents, TOPIC_PRICING_SNAPSHOTS: topics.pricingSnapshots, TOPIC_REPLICA_COMMANDS: topics.replicaCommands,
     },
   })
-  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  const exited = new Promise<void>((r) => (child ? child.once('exit', () => r()) : r()))
   const kafka = kafkaClient('bench-live')
+  const counter = new StatementCounter()
+  const local = o.inProcess ? await inProcessService(kafka, name, topics, groupId, counter) : undefined
   const admin = kafka.admin()
   await admin.connect()
   const producer = await connectedProducer(kafka)
@@ -310,6 +340,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const answers: SpotEvent[] = []
   const samples = { promote: [] as number[], emergency: [] as number[] }
   let timing = false
+  const commandsSeen: Record<string, number> = {}
   const commands = kafka.consumer({ groupId: `bench-agents-${randomUUID()}`, maxWaitTimeInMs: 10 })
   await commands.connect()
   await commands.subscribe({ topic: topics.replicaCommands, fromBeginning: true })
@@ -319,6 +350,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       const r = EventSchema.safeParse(JSON.parse(String(message.value)))
       if (!r.success) return
       const c = r.data
+      commandsSeen[c.type] = (commandsSeen[c.type] ?? 0) + 1
       const noticed = fleet.noticed.get(c.agentId)
       if (noticed !== undefined && (c.type === 'command.promote_replica' || c.type === 'command.emergency_snapshot')) {
         fleet.noticed.delete(c.agentId)
@@ -343,7 +375,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   }
   try {
     // Warm-up: every agent registers and gets a ready replica through a rebalance recommendation.
-    await send(producer, topics, fleet.registrations(Date.now()))
+    await send(producer, topics, [...fleet.pricingRound(Date.now()), ...fleet.registrations(Date.now())])
     await sleep(2000)
     await send(producer, topics, fleet.agents.map((a) => ({
       eventId: randomUUID(), version: 1 as const, type: 'spot.rebalance_recommendation' as const, occurredAt: new Date().toISOString(),
@@ -356,6 +388,14 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     await send(producer, topics, answers.splice(0))
     while ((await lagNow()).lag > 0) await sleep(200)
 
+    const readyAtStart = fleet.agents.filter((a) => a.replicas.size > 0).length
+    const scrape = async () => {
+      const text = local ? await local.metrics.registry.metrics() : await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0)
+      return { batches: sum('spotfleet_batches_total'), seconds: sum('spotfleet_batch_apply_seconds_total'), events: sum('spotfleet_events_consumed_total') }
+    }
+    const m0 = await scrape()
+    counter.reset()
     const start = await lagNow()
     const perBatch = o.rate * o.batchMs / 1000
     const lags: number[] = []
@@ -377,16 +417,20 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     }
     const elapsed = (Date.now() - t0) / 1000
     const end = await lagNow()
+    const m1 = await scrape()
     timing = false
     const drainStart = Date.now()
     while ((await lagNow()).lag > 0 && Date.now() - drainStart < 120_000) await sleep(250)
     return {
       options: o, produced, sustainedPerSec: perSec(end.committed - start.committed, elapsed),
       lag: { max: Math.max(0, ...lags), end: end.lag, drainSeconds: (Date.now() - drainStart) / 1000, perSecond: lags },
-      promote: latency(samples.promote), emergency: latency(samples.emergency),
+      promote: latency(samples.promote), emergency: latency(samples.emergency), commands: commandsSeen, readyAtStart,
+      statements: o.inProcess ? counter.snapshot() : undefined,
+      transactions: { n: m1.batches - m0.batches, meanEvents: Math.round((m1.events - m0.events) / Math.max(1, m1.batches - m0.batches)), meanMs: Math.round(1000 * (m1.seconds - m0.seconds) / Math.max(1, m1.batches - m0.batches)) },
     }
   } finally {
-    child.kill('SIGTERM')
+    child?.kill('SIGTERM')
+    await local?.stop()
     await exited
     await commands.disconnect()
     await producer.disconnect()
@@ -418,6 +462,9 @@ export function printLive(r: LiveResult): void {
   console.log(`  lag per second: ${r.lag.perSecond.join(' ')}`)
   console.log(`  decision latency, notice -> command.promote_replica: p50 ${r.promote.p50} ms, p99 ${r.promote.p99} ms, max ${r.promote.max} ms (n=${r.promote.n}; goal p99 < 250 ms)`)
   console.log(`  notice -> command.emergency_snapshot (no ready replica): p50 ${r.emergency.p50} ms, p99 ${r.emergency.p99} ms (n=${r.emergency.n})`)
+  if (r.statements) console.log(`  statements (count, total ms): ${Object.entries(r.statements).map(([k, d]) => `${k} ${fmt(d.n)} ${fmt(d.ms)}`).join(', ')}`)
+  console.log(`  service: ${fmt(r.transactions.n)} transactions, ${fmt(r.transactions.meanEvents)} events and ${fmt(r.transactions.meanMs)} ms each`)
+  console.log(`  ${r.readyAtStart} agents had a ready replica at the start; commands seen: ${Object.entries(r.commands).map(([k, n]) => `${k} ${n}`).join(', ')}`)
 }
 
 async function main(): Promise<void> {
@@ -426,12 +473,12 @@ async function main(): Promise<void> {
       mode: { type: 'string', default: 'backlog' }, events: { type: 'string', default: '100000' }, agents: { type: 'string', default: '1000' },
       mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '4' }, 'produce-batch': { type: 'string', default: '2000' }, projections: { type: 'string', default: 'on' },
       rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '30' }, 'batch-ms': { type: 'string', default: '25' },
-      'no-all-rows': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+      'no-all-rows': { type: 'boolean', default: false }, 'in-process': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
     },
   })
   const mix = v.mix ? parseMix(v.mix) : DEFAULT_MIX
   if (v.mode === 'live') {
-    const r = await runLive({ rate: Number(v.rate), seconds: Number(v.seconds), agents: Number(v.agents), mix, batchMs: Number(v['batch-ms']) })
+    const r = await runLive({ rate: Number(v.rate), seconds: Number(v.seconds), agents: Number(v.agents), mix, batchMs: Number(v['batch-ms']), inProcess: v['in-process'] })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-live', ...r })); else printLive(r)
   } else {
     const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']), projections: v.projections !== 'off' })

@@ -169,13 +169,16 @@
   // ---- charts (uPlot) ------------------------------------------------------
   const charts = {}
   const PALETTE = ['#2f6fdf', '#1f8a4c', '#b7791f', '#8e44ad', '#16a085', '#d35400', '#2c3e50', '#c0392b', '#7f8c8d', '#27ae60', '#e67e22', '#9b59b6']
-  function draw(id, series, data) {
+  /** `pad`: seconds added on each side of the x range (a single bucket would otherwise span years). */
+  function draw(id, series, data, pad) {
     const box = document.getElementById(id)
     const key = series.map((s) => s.label).join('|')
     let c = charts[id]
     if (c && c.key !== key) { c.plot.destroy(); c = undefined }
     if (!c) {
-      const plot = new uPlot({ width: Math.max(320, box.clientWidth || 560), height: 280, series: [{}, ...series], axes: [{}, { size: 60 }] }, data, box)
+      // From the data itself: for a single x value uPlot's own range spans 1000 days.
+      const x = { time: true, range: (u) => { const xs = u.data[0]; return [xs[0] - pad, xs[xs.length - 1] + pad] } }
+      const plot = new uPlot({ width: Math.max(320, box.clientWidth || 560), height: 280, scales: { x }, series: [{}, ...series], axes: [{}, { size: 60 }] }, data, box)
       c = charts[id] = { plot, key }
     } else {
       c.plot.setData(data)
@@ -220,7 +223,7 @@
       series.push({ label: p.name ?? p.id, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true })
       cols.push(data.map((d) => (d[p.key] == null ? null : Number(d[p.key]))))
     })
-    draw('price-chart', series, [xs, ...cols])
+    draw('price-chart', series, [xs, ...cols], 1800)
   }
 
   async function refreshSavings() {
@@ -232,7 +235,7 @@
       { label: 'savings', stroke: '#1f8a4c', fill: 'rgba(31,138,76,.15)', width: 2 },
       { label: 'on-demand cost', stroke: '#c0392b', width: 1.5 },
       { label: 'actual cost', stroke: '#2f6fdf', width: 1.5 },
-    ], [xs, num('savings'), num('onDemandCost'), num('modelCost')])
+    ], [xs, num('savings'), num('onDemandCost'), num('modelCost')], 43200)
   }
 
   // ---- pools, dead letters -------------------------------------------------

@@ -64,7 +64,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   // One pipeline: the consumer and the HTTP commands go through the same rules and projections.
   const pipeline = buildPipeline({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES })
   const consumer = createIngestConsumer({
-    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline,
+    kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline, urgentTopics: [t.spotInterruptions, t.replicaEvents],
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS, maxWaitTimeMs: config.KAFKA_FETCH_MAX_WAIT_MS,
     onApplied: () => relay.wake(),
   })

@@ -8,7 +8,9 @@
  * checkpoint locks, a dozen statements, the commit) is thus paid per fetch
  * interval, not per partition batch: small batches from a live stream cost
  * what big ones do. At most `maxQueued` messages wait; beyond that eachBatch
- * waits too (heartbeating), so kafkajs stops fetching.
+ * waits too (heartbeating), so kafkajs stops fetching. The `urgentTopics`
+ * (interruption signals) have an applier of their own, on its own
+ * connection, so a notice is decided while a big batch of heartbeats commits.
  * Failures are retried with capped backoff (the queue fills and fetching
  * stops meanwhile); nothing is committed past an unstored event. Only a
  * refusal of the data itself (retry.ts) is isolated to its message and
@@ -36,8 +38,14 @@ export interface IngestOptions {
   metrics?: Metrics
   /** Most messages in one transaction. */
   chunkSize?: number
-  /** Most messages handed in and not yet applied; eachBatch waits beyond it (default 4 x chunkSize). */
+  /** Most messages handed in and not yet applied (per lane); eachBatch waits beyond it (default 4 x chunkSize). */
   maxQueued?: number
+  /**
+   * Topics applied by an applier of their own, beside the one for the rest
+   * (serve: interruption signals and replica events), so a termination
+   * notice never waits behind a backlog of heartbeats and prices.
+   */
+  urgentTopics?: readonly string[]
   backoff?: Backoff
   /** Called after each committed chunk (tests, the outbox relay's wake-up). */
   onApplied?: (result: ApplyResult, batch: PartitionBatch) => void
@@ -175,12 +183,13 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
 
   /** Handed in by eachBatch, not applied yet, in arrival order (a partition's messages in offset order). */
   interface Queued { chunk: PartitionBatch, payload: EachBatchPayload, lag: number }
-  const queue: Queued[] = []
-  let queued = 0
+  /** One applier and its queue: one for the urgent topics, one for the rest. */
+  interface Lane { queue: Queued[], queued: number, wake?: () => void, waiters: (() => void)[], applier?: Promise<void> }
+  const urgent = new Set(opts.urgentTopics ?? [])
+  const newLane = (): Lane => ({ queue: [], queued: 0, waiters: [] })
+  const lanes = { urgent: newLane(), bulk: newLane() }
+  const laneOf = (topic: string): Lane => (urgent.has(topic) ? lanes.urgent : lanes.bulk)
   let stopping = false
-  let wakeApplier: (() => void) | undefined
-  let wakeWaiters: (() => void)[] = []
-  let applier: Promise<void> | undefined
 
   /** Merges a take's chunks per partition (applyBatches wants each partition once). */
   function byPartition(take: readonly Queued[]): { batch: PartitionBatch, items: Queued[] }[] {
@@ -210,11 +219,12 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     results.forEach((r, i) => record(r, groups[i]!.batch))
   }
 
-  async function runApplier(): Promise<void> {
+  async function runApplier(lane: Lane): Promise<void> {
+    const { queue } = lane
     while (!stopping) {
       if (queue.length === 0) {
-        await new Promise<void>((r) => { wakeApplier = r })
-        wakeApplier = undefined
+        await new Promise<void>((r) => { lane.wake = r })
+        lane.wake = undefined
         continue
       }
       // Everything handed in so far, up to chunkSize messages (at least one chunk).
@@ -235,8 +245,8 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
           if (stopping) return
         }
       }
-      queued -= count
-      for (const w of wakeWaiters.splice(0)) w()
+      lane.queued -= count
+      for (const w of lane.waiters.splice(0)) w()
       if (groups.length === 0) continue
       try {
         await consumer.commitOffsets(groups.map((g) => ({ topic: g.batch.topic, partition: g.batch.partition, offset: (BigInt(g.batch.messages.at(-1)!.offset) + 1n).toString() })))
@@ -267,16 +277,17 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     const lag = Number(p.batch.offsetLag())
     for (let i = 0; i < messages.length; i += chunkSize) {
       // Backpressure: wait (heartbeating) while the applier is behind.
-      while (queued >= maxQueued) {
+      const lane = laneOf(topic)
+      while (lane.queued >= maxQueued) {
         if (!p.isRunning() || p.isStale() || stopping) return
-        await Promise.race([new Promise<void>((r) => { wakeWaiters.push(r) }), sleep(1000)])
+        await Promise.race([new Promise<void>((r) => { lane.waiters.push(r) }), sleep(1000)])
         await p.heartbeat()
       }
       if (!p.isRunning() || p.isStale() || stopping) return
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
-      queue.push({ chunk, payload: p, lag })
-      queued += chunk.messages.length
-      wakeApplier?.()
+      lane.queue.push({ chunk, payload: p, lag })
+      lane.queued += chunk.messages.length
+      lane.wake?.()
       const last = chunk.messages.at(-1)!.offset
       positions.set(`${topic}\u0000${partition}`, BigInt(last))
       // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
@@ -293,8 +304,10 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       stopping = false
-      applier = runApplier()
-      applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
+      for (const lane of [lanes.urgent, lanes.bulk]) {
+        lane.applier = runApplier(lane)
+        lane.applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
+      }
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -305,12 +318,16 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     async stop() {
       // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
       stopping = true
-      wakeApplier?.()
-      for (const w of wakeWaiters.splice(0)) w()
+      for (const lane of [lanes.urgent, lanes.bulk]) {
+        lane.wake?.()
+        for (const w of lane.waiters.splice(0)) w()
+      }
       try {
-        await applier
-        queue.length = 0
-        queued = 0
+        for (const lane of [lanes.urgent, lanes.bulk]) {
+          await lane.applier
+          lane.queue.length = 0
+          lane.queued = 0
+        }
         await consumer.disconnect()
       } finally {
         await admin?.disconnect()

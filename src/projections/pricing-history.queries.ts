@@ -40,7 +40,8 @@ export async function priceHistory(db: Kysely<Database>, poolIds: readonly strin
     .where('pool_id', 'in', poolIds).where('granularity', '=', interval).where('bucket_start', '>=', start).where('bucket_start', '<', to)
     .where('samples', '>', 0).execute()
   return rows.map((x) => ({ poolId: x.pool_id, time: x.bucket_start, spotPrice: x.spot, onDemandPrice: x.od }))
-    .sort((a, b) => a.time.localeCompare(b.time) || a.poolId.localeCompare(b.poolId))
+    // Plain code-unit order (the texts are ASCII): localeCompare over two thousand rows costs more than the query.
+    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.poolId < b.poolId ? -1 : a.poolId > b.poolId ? 1 : 0))
 }
 
 export interface HistoryPool { id: string, name: string, az: string, key: string }
