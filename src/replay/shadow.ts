@@ -91,6 +91,11 @@ export async function swapped(db: Kysely<Database>, shadow: string, tables: read
   return Number(r.rows[0]?.n ?? 0) > 0
 }
 
+/** Fresh optimizer statistics for the shadow's tables (sampled: milliseconds). */
+export async function analyzeShadow(db: Kysely<Database>, shadow: string, tables: readonly string[]): Promise<void> {
+  if (tables.length > 0) await sql.raw(`ANALYZE TABLE ${tables.map((t) => `${q(shadow)}.${q(t)}`).join(', ')}`).execute(db)
+}
+
 export async function dropShadow(db: Kysely<Database>, shadow: string): Promise<void> {
   await sql.raw(`DROP DATABASE IF EXISTS ${q(shadow)}`).execute(db)
 }
