@@ -48,25 +48,27 @@ const sidebar = (label) => page.locator('aside, nav').getByText(label, { exact: 
 
 await step('01-landing', async () => {
   await page.goto(url)
-  await page.getByText('Dashboard Overview').waitFor({ timeout: 20_000 })
+  await page.getByRole('heading', { name: 'Dashboard Overview' }).first().waitFor({ timeout: 20_000 })
 })
 for (const [i, label] of ['Clients', 'All Agents', 'All Instances', 'Activity Log', 'System Health'].entries()) {
   await step(`0${i + 2}-${label.toLowerCase().replace(/ /g, '-')}`, async () => { await sidebar(label) })
 }
 await step('07-notifications', async () => {
-  await page.locator('header button:has(svg.lucide-bell)').first().click()
-  await page.getByText(/notification/i).first().waitFor({ timeout: 5_000 })
+  await page.locator('button:has(svg.lucide-bell)').first().click()
+  await page.getByText(/notifications/i).first().waitFor({ timeout: 5_000 })
+  await page.waitForTimeout(1000)
+  await page.screenshot({ path: join(shots, '07-notifications-open.png') })
   await page.keyboard.press('Escape')
-  await page.mouse.click(5, 500)
+  await page.mouse.click(700, 900)
 })
 await step('08-open-client', async () => {
-  await sidebar('Overview')
-  await page.locator('aside li button').first().click()
-  await page.getByRole('button', { name: 'Agents' }).waitFor({ timeout: 10_000 })
+  // The sidebar's client list (a dot, the name, the instance count): the UI has no URL per client.
+  await page.locator('li button:has(div.rounded-full)').first().click()
+  await page.getByRole('button', { name: 'Replicas', exact: true }).waitFor({ timeout: 10_000 })
 })
 for (const tab of ['Overview', 'Agents', 'Instances', 'Replicas', 'Savings', 'Models', 'History']) {
   await step(`09-tab-${tab.toLowerCase()}`, async () => {
-    await page.getByRole('button', { name: tab, exact: true }).click()
+    await page.getByRole('button', { name: tab, exact: true }).last().click()
     await page.waitForTimeout(1500)
   })
 }
@@ -81,7 +83,8 @@ await step('10-agent-toggle', async () => {
 await step('11-instance-panel', async () => {
   await page.getByRole('button', { name: 'Instances', exact: true }).click()
   await page.getByText('Manage').first().click()
-  await page.locator('.recharts-line').first().waitFor({ timeout: 15_000 })
+  await page.getByText('Instance Metrics').waitFor({ timeout: 15_000 })
+  await page.locator('td .recharts-surface').first().scrollIntoViewIfNeeded({ timeout: 15_000 })
 })
 await step('12-promote', async () => {
   await page.getByRole('button', { name: 'Replicas', exact: true }).click()

@@ -97,7 +97,7 @@ export async function liveReplicas(db: Kysely<Database>, clientId: string) {
     replica: {
       id: r.id, instanceId: r.instance_id, type: r.replica_type, status: r.status, sync_status: r.sync_status,
       sync_latency_ms: r.sync_latency_ms, state_transfer_progress: Number(r.state_transfer_progress),
-      pool: { name: r.pool_id, az: r.az }, cost: { hourly: num(r.hourly_cost) },
+      pool: { name: r.pool_id, az: r.az }, cost: { hourly: num(r.hourly_cost) ?? 0 },
       created_at: isoFromDb(r.created_at), ready_at: isoFromDb(r.ready_at),
     },
   }))

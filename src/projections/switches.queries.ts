@@ -3,7 +3,7 @@
  * keyset pages, scoped by client.
  */
 import { type Kysely, sql } from 'kysely'
-import type { Database } from '../db/database.js'
+import type { Database, InstanceSwitchRow } from '../db/database.js'
 import { type Cursor, type PageRequest, after, pageOf } from '../db/page.js'
 import { isoFromDb } from '../db/time.js'
 
@@ -27,8 +27,17 @@ export async function switchHistory(db: Kysely<Database>, clientId: string, page
     oldInstanceId: r.old_instance_id, newInstanceId: r.new_instance_id, agentId: r.agent_id,
     fromMode: r.old_mode, toMode: r.new_mode, fromPool: r.old_pool_id, toPool: r.new_pool_id,
     trigger: r.event_trigger ?? r.reason, reason: r.reason,
-    price: num(r.new_mode === 'on-demand' ? r.on_demand_price : r.new_spot_price), savingsImpact: num(r.savings_impact),
+    // Numbers, never null: the UI formats both unconditionally. 0 where a price is unknown.
+    price: num(r.new_mode === 'on-demand' ? r.on_demand_price : r.new_spot_price) ?? 0,
+    savingsImpact: num(r.savings_impact) ?? hourlyImpact(r),
   }))
+}
+
+/** The hourly price difference the switch made (old − new), when the row has no stored impact. */
+function hourlyImpact(r: InstanceSwitchRow): number {
+  const old = num(r.old_mode === 'on-demand' ? r.on_demand_price : r.old_spot_price)
+  const now = num(r.new_mode === 'on-demand' ? r.on_demand_price : r.new_spot_price)
+  return old === null || now === null ? 0 : Math.round((old - now) * 1e6) / 1e6
 }
 
 /**

@@ -21,7 +21,8 @@ const money = z.number().nullable()
 const SwitchJson = z.object({
   id: z.int(), timestamp: iso, instanceId: z.string().nullable(), oldInstanceId: z.string().nullable(), newInstanceId: z.string().nullable(),
   agentId: z.string().nullable(), fromMode: z.string().nullable(), toMode: z.string().nullable(), fromPool: z.string().nullable(),
-  toPool: z.string().nullable(), trigger: z.string().nullable(), reason: z.string().nullable(), price: money, savingsImpact: money,
+  toPool: z.string().nullable(), trigger: z.string().nullable(), reason: z.string().nullable(),
+  price: z.number().describe('0 when unknown'), savingsImpact: z.number().describe('per hour, old price minus new; 0 when unknown'),
 })
 
 const InterruptionJson = z.object({

@@ -18,14 +18,17 @@ import { InstanceParams } from './schemas.js'
 const tags = ['instances']
 const money = z.number().nullable()
 
+// The UI formats these prices unconditionally: 0 stands for "not reported yet", and pools without a known price are left out.
+const price = z.number().describe('0 while not reported yet')
+
 const Pricing = z.object({
-  currentMode: z.string(), currentPool: z.object({ id: z.string().nullable(), price: money }), onDemand: z.object({ price: money }),
-  pools: z.array(z.object({ id: z.string(), az: z.string(), price: money, savings: z.number().nullable().describe('% below on-demand') })),
+  currentMode: z.string(), currentPool: z.object({ id: z.string().nullable(), price: money }), onDemand: z.object({ price }),
+  pools: z.array(z.object({ id: z.string(), az: z.string(), price: z.number(), savings: z.number().describe('% below on-demand; 0 when on-demand is unknown') })),
 })
 
 const Summary = z.object({
   uptimeHours: z.number(), totalSwitches: z.int(), switchesLast7Days: z.int(), totalSavings: z.number(), savingsLast30Days: z.number(),
-  spotPrice: money, onDemandPrice: money,
+  spotPrice: price, onDemandPrice: price,
 })
 
 const HistoryQuery = z.object({
@@ -57,14 +60,20 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
     return {
       currentMode: agent.current_mode,
       currentPool: { id: agent.current_pool_id, price: num(agent.spot_price) ?? num(current?.spotPrice ?? null) },
-      onDemand: { price: onDemand },
-      pools: pools.map((p) => ({ id: p.poolId, az: p.az, price: num(p.spotPrice), savings: savingsPct(num(p.spotPrice), onDemand) })),
+      onDemand: { price: onDemand ?? 0 },
+      pools: pools.flatMap((p) => {
+        const spot = num(p.spotPrice)
+        return spot === null ? [] : [{ id: p.poolId, az: p.az, price: spot, savings: savingsPct(spot, onDemand) ?? 0 }]
+      }),
     }
   })
 
   fastify.get('/api/client/instances/:instanceId/metrics', {
     schema: { tags, params: InstanceParams, response: { 200: Summary } },
-  }, async (request) => instanceSummary(db, await agentOfInstance(db, scopeOf(request), request.params.instanceId)))
+  }, async (request) => {
+    const s = await instanceSummary(db, await agentOfInstance(db, scopeOf(request), request.params.instanceId))
+    return { ...s, spotPrice: s.spotPrice ?? 0, onDemandPrice: s.onDemandPrice ?? 0 }
+  })
 
   fastify.get('/api/client/instances/:instanceId/price-history', {
     schema: { tags, params: InstanceParams, querystring: HistoryQuery, response: { 200: History } },

@@ -52,7 +52,7 @@ export const LiveReplicaJson = z.object({
   replica: z.object({
     id: z.string(), instanceId: z.string().nullable(), type: z.string(), status: z.string(), sync_status: z.string(),
     sync_latency_ms: z.int().nullable(), state_transfer_progress: z.number(), pool: z.object({ name: z.string(), az: z.string().nullable() }),
-    cost: z.object({ hourly: money }), created_at: iso, ready_at: iso,
+    cost: z.object({ hourly: z.number().describe('0 until the agent reports the launch') }), created_at: iso, ready_at: iso,
   }),
 })
 
