@@ -141,7 +141,7 @@ export function agentFromRow(a: AgentRow, replicas: readonly ReplicaState[], rec
     ...initialAgentState(a.id, a.client_id),
     // Only agent.registered creates a row.
     registered: true, logicalAgentId: a.logical_agent_id, hostname: a.hostname,
-    instanceId: a.instance_id, instanceAt: isoFromDb(a.instance_at), formerInstances: formerInstances(a.former_instance_ids),
+    instanceId: a.instance_id, instanceAt: isoFromDb(a.instance_at), priceAt: isoFromDb(a.price_at), formerInstances: formerInstances(a.former_instance_ids),
     instanceType: a.instance_type, region: a.region, az: a.az, poolId: a.current_pool_id,
     mode: a.current_mode, status: a.status, lastHeartbeatAt: isoFromDb(a.last_heartbeat_at),
     spotPrice: money(a.spot_price), onDemandPrice: money(a.ondemand_price),
@@ -161,7 +161,7 @@ const AGENT_COLUMNS = [
   'client_id', 'logical_agent_id', 'instance_id', 'instance_type', 'region', 'az', 'current_pool_id', 'current_mode', 'hostname',
   'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled', 'terminate_wait_minutes',
   'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal', 'last_failover_at',
-  'interruption_handled_count', 'last_heartbeat_at', 'instance_at', 'former_instance_ids', 'enabled', 'manual_replica_pending',
+  'interruption_handled_count', 'last_heartbeat_at', 'instance_at', 'former_instance_ids', 'enabled', 'manual_replica_pending', 'price_at',
 ] as const
 
 /** `col = VALUES(col)` for each column: the upsert takes the new row's values. */
@@ -178,7 +178,7 @@ export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promi
     terminate_wait_minutes: s.terminateWaitMinutes, manual_replica_enabled: s.manualReplicaEnabled ? 1 : 0,
     current_replica_id: s.currentReplicaId, last_interruption_signal: dbTime(s.lastInterruptionSignal),
     last_failover_at: dbTime(s.lastFailoverAt), interruption_handled_count: s.interruptionHandledCount,
-    last_heartbeat_at: dbTime(s.lastHeartbeatAt), instance_at: dbTime(s.instanceAt),
+    last_heartbeat_at: dbTime(s.lastHeartbeatAt), instance_at: dbTime(s.instanceAt), price_at: dbTime(s.priceAt),
     former_instance_ids: s.formerInstances.length === 0 ? null : JSON.stringify(s.formerInstances),
     enabled: s.enabled ? 1 : 0, manual_replica_pending: s.manualReplicaPending ? 1 : 0,
   }))).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()

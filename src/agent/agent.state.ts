@@ -8,9 +8,11 @@
  * failover executed). evolve() never decides: it trusts decide() to have
  * rejected what must not apply, and stays total for anything else.
  *
- * Kafka orders an agent's events within one topic only (DESIGN §1), so the
- * instance facts carry the occurredAt of the event that set them
- * (`instanceAt`) and an older event never overwrites them; and an instance
+ * Kafka orders an agent's events within one topic only, so the instance
+ * facts carry the occurredAt of the event that set them (`instanceAt`), the
+ * price facts theirs (`priceAt`: a signal names the instance and pool but no
+ * price, so it must not hide an older heartbeat's), and an older event never
+ * overwrites either; and an instance
  * the agent has left (`formerInstances`) never becomes its instance again:
  * AWS never reuses an instance id, so a report naming it is older news.
  */
@@ -64,8 +66,10 @@ export interface AgentState {
   logicalAgentId: string | null
   hostname: string | null
   instanceId: string | null
-  /** occurredAt of the event that set instanceId, the pool, mode and prices. */
+  /** occurredAt of the event that set instanceId and the pool. */
   instanceAt: string | null
+  /** occurredAt of the event that set mode and prices. */
+  priceAt: string | null
   /** Instances the agent has left, newest last, at most FORMER_INSTANCES_KEPT. */
   formerInstances: readonly string[]
   instanceType: string | null
@@ -109,7 +113,7 @@ export const isLive = (r: ReplicaState | undefined): boolean => r !== undefined 
 export function initialAgentState(agentId: string, clientId: string): AgentState {
   return {
     agentId, clientId, registered: false, logicalAgentId: null, hostname: null,
-    instanceId: null, instanceAt: null, formerInstances: [], instanceType: null, region: null, az: null, poolId: null, mode: 'spot',
+    instanceId: null, instanceAt: null, priceAt: null, formerInstances: [], instanceType: null, region: null, az: null, poolId: null, mode: 'spot',
     status: 'offline', lastHeartbeatAt: null, spotPrice: null, onDemandPrice: null,
     autoSwitchEnabled: true, manualReplicaEnabled: false, autoTerminateEnabled: true, terminateWaitMinutes: 0,
     enabled: true, manualReplicaPending: false, currentReplicaId: null, replicas: {}, lastInterruptionSignal: null, lastFailoverAt: null,
@@ -139,15 +143,21 @@ export function placeOf(s: AgentState, instanceId: string, at: string): Instance
   return s.instanceAt === null || iso(at) >= s.instanceAt ? 'newer' : 'former'
 }
 
-type InstanceFacts = Partial<Pick<AgentState, 'poolId' | 'instanceType' | 'az' | 'region' | 'mode' | 'spotPrice' | 'onDemandPrice'>>
+type InstanceFacts = Pick<AgentState, 'poolId' | 'instanceType' | 'az' | 'region'>
+type PriceFacts = Pick<AgentState, 'spotPrice' | 'onDemandPrice'> & Partial<Pick<AgentState, 'mode'>>
 
-/** The facts an event at `at` reports about `instanceId`, applied only where they are the newest. */
-function observe(s: AgentState, instanceId: string, at: string, facts: InstanceFacts): AgentState {
+/** Price facts at `t`, where they are newer than the ones held. */
+function priced(s: AgentState, t: string, prices: PriceFacts | undefined): AgentState {
+  return prices === undefined || (s.priceAt !== null && t < s.priceAt) ? s : { ...s, ...prices, priceAt: t }
+}
+
+/** The facts an event at `at` reports about `instanceId`, each kind applied only where it is the newest. */
+function observe(s: AgentState, instanceId: string, at: string, facts: InstanceFacts, prices?: PriceFacts): AgentState {
   const t = iso(at)
   const place = placeOf(s, instanceId, t)
   switch (place) {
-    case 'current': return s.instanceAt !== null && t < s.instanceAt ? s : { ...s, ...facts, instanceAt: t }
-    case 'newer': return leave({ ...s, ...facts, instanceId, instanceAt: t }, s.instanceId)
+    case 'current': return priced(s.instanceAt !== null && t < s.instanceAt ? s : { ...s, ...facts, instanceAt: t }, t, prices)
+    case 'newer': return leave(priced({ ...s, ...facts, instanceId, instanceAt: t }, t, prices), s.instanceId)
     case 'former': return leave(s, instanceId)
     default: return assertNever(place)
   }
@@ -163,8 +173,8 @@ export function evolve(s: AgentState, e: AgentEvent): AgentState {
   switch (e.type) {
     case 'agent.registered': return registered(s, e)
     case 'agent.heartbeat': return heartbeat(s, e)
-    case 'agent.instance_switched': return leave(observe(s, e.data.newInstanceId, e.occurredAt, {
-      ...onPool(e.data.newPoolId), spotPrice: e.data.newSpotPrice, onDemandPrice: e.data.onDemandPrice,
+    case 'agent.instance_switched': return leave(observe(s, e.data.newInstanceId, e.occurredAt, onPool(e.data.newPoolId), {
+      spotPrice: e.data.newSpotPrice, onDemandPrice: e.data.onDemandPrice,
     }), e.data.oldInstanceId)
     case 'spot.rebalance_recommendation':
     case 'spot.termination_notice': return signal(s, e)
@@ -236,14 +246,13 @@ function registered(s: AgentState, e: InputOf<'agent.registered'>): AgentState {
   const bound = { ...s, clientId: e.clientId, registered: true, logicalAgentId: d.logicalAgentId, hostname: d.hostname }
   return observe(alive(bound, e.occurredAt, 'online'), d.instanceId, e.occurredAt, {
     instanceType: d.instanceType, region: d.region, az: d.az, poolId: `${d.instanceType}.${d.az}`,
-    mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
-  })
+  }, { mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice })
 }
 
 function heartbeat(s: AgentState, e: InputOf<'agent.heartbeat'>): AgentState {
   const d = e.data
-  return observe(alive(s, e.occurredAt, d.status), d.instanceId, e.occurredAt, {
-    ...onPool(d.poolId), mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
+  return observe(alive(s, e.occurredAt, d.status), d.instanceId, e.occurredAt, onPool(d.poolId), {
+    mode: d.mode, spotPrice: d.spotPrice, onDemandPrice: d.onDemandPrice,
   })
 }
 
@@ -315,6 +324,7 @@ function promote(s: AgentState, e: DecisionOf<'decision.replica_promoted' | 'dec
   return {
     ...left, ...onPool(d.newPoolId), instanceAt: later(s.instanceAt, iso(d.effectiveAt)), replicas,
     spotPrice: d.newSpotPrice ?? s.spotPrice, onDemandPrice: d.onDemandPrice ?? s.onDemandPrice,
+    priceAt: d.newSpotPrice === null && d.onDemandPrice === null ? s.priceAt : later(s.priceAt, iso(d.effectiveAt)),
     currentReplicaId: s.currentReplicaId === d.replicaId ? null : s.currentReplicaId,
   }
 }

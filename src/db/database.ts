@@ -87,7 +87,7 @@ export interface AgentsTable {
   last_heartbeat_at: NullableDateTime
   created_at: DefaultedDateTime
   updated_at: DefaultedDateTime
-  /** occurredAt of the event that set instance, pool, mode and prices (010). */
+  /** occurredAt of the event that set instance and pool (010). */
   instance_at: NullableDateTime
   /** JSON array of the instances the agent left, newest last (010). */
   former_instance_ids: string | null
@@ -95,6 +95,8 @@ export interface AgentsTable {
   enabled: Generated<number>
   /** Manual mode waits for a pool to place its replica in (016). */
   manual_replica_pending: Generated<number>
+  /** occurredAt of the event that set mode and prices (020). */
+  price_at: NullableDateTime
 }
 
 /** A projection of the log: what the console's bell shows (016). */
@@ -558,7 +560,7 @@ export const DATABASE_COLUMNS = {
     'current_mode', 'hostname', 'status', 'spot_price', 'ondemand_price', 'auto_switch_enabled', 'auto_terminate_enabled',
     'terminate_wait_minutes', 'manual_replica_enabled', 'current_replica_id', 'last_interruption_signal',
     'last_failover_at', 'interruption_handled_count', 'last_heartbeat_at', 'created_at', 'updated_at', 'instance_at',
-    'former_instance_ids', 'enabled', 'manual_replica_pending'],
+    'former_instance_ids', 'enabled', 'manual_replica_pending', 'price_at'],
   spot_pools: ['id', 'instance_type', 'region', 'az', 'is_active', 'created_at'],
   instances: ['id', 'client_id', 'agent_id', 'instance_type', 'region', 'az', 'pool_id', 'current_mode', 'is_active',
     'spot_price', 'ondemand_price', 'installed_at', 'terminated_at', 'created_at'],

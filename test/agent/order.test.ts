@@ -13,7 +13,7 @@ import { applyBatch, type ApplyResult } from '../../src/log/apply-batch.js'
 import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
 import {
-  CLIENT, POOL_A, POOL_B, POOL_C, at, heartbeat, launched, ready, registered, switched, termination, uuid, wire,
+  CLIENT, POOL_A, POOL_B, POOL_C, at, heartbeat, launched, ready, rebalance, registered, switched, termination, uuid, wire,
 } from './fixtures/events.js'
 
 const NOW = new Date(at(0, 30))
@@ -81,6 +81,25 @@ t.test('issue 8 on MariaDB', async (t) => {
     t.same(await dead(), [])
     const [row] = await rows(db, `SELECT response_action FROM spot_interruption_events WHERE event_id = '${next.eventId}'`)
     t.equal(row?.response_action, 'emergency-snapshot')
+  })
+
+  await t.test('§1 a heartbeat older than a signal sets its price whichever topic delivers first', async (t) => {
+    const [x, y] = [agent(3), agent(4)]
+    const events = (a: string) => ({
+      hb: heartbeat({ agentId: a, at: at(0, 10), spotPrice: '0.0311' }),
+      signal: rebalance({ agentId: a, at: at(0, 20) }),
+    })
+    const ex = events(x)
+    const ey = events(y)
+    await deliver(registered({ agentId: x, at: at(0, 1) }), registered({ agentId: y, at: at(0, 1) }))
+    await deliver(ex.hb, ex.signal)
+    await deliver(ey.signal, ey.hb)
+    const got = await rows(db, `SELECT id, spot_price, instance_at, price_at, last_heartbeat_at, last_interruption_signal
+      FROM agents WHERE id IN ('${x}', '${y}') ORDER BY id = '${y}'`)
+    const strip = ({ id: _id, ...r }: Row) => r
+    t.match(got[0], { spot_price: '0.031100' }, 'heartbeat first: its price')
+    t.same(strip(got[1]!), strip(got[0]!), 'signal first: the same row')
+    t.same(await dead(), [])
   })
 
   await t.test('§2 signals from 1970, 25 days ago and an hour ahead are answered and stored, with the clock skew', async (t) => {
