@@ -70,6 +70,9 @@ export interface IngestConsumer {
 
 class Stopped extends Error {}
 
+/** How long a consumer that kafkajs gave up on waits before joining its group again. */
+const REJOIN_AFTER_MS = 1_000
+
 export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   const { kafka, db, pipeline, metrics } = opts
   const chunkSize = opts.chunkSize ?? 2000
@@ -90,7 +93,13 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     metrics?.lag.keepOnly((l) => (a[l.topic ?? ''] ?? []).includes(Number(l.partition)))
   }
   consumer.on(consumer.events.GROUP_JOIN, (e) => { joined = true; positions.clear(); assign({ ...e.payload.memberAssignment }) })
-  consumer.on(consumer.events.CRASH, () => { joined = false; assign({}) })
+  consumer.on(consumer.events.CRASH, (e) => {
+    joined = false
+    assign({})
+    // kafkajs restarts only after a retriable error. A SyncGroup refused during a rebalance (the mock broker does it
+    // when members join together) is not one, and the instance would sit out of its group for good: rejoin.
+    if (!e.payload.restart && !stopping) setTimeout(() => void rejoin(e.payload.error), REJOIN_AFTER_MS)
+  })
   consumer.on(consumer.events.STOP, () => { joined = false; assign({}) })
 
   /** Applies a chunk; a message the database refuses outright is isolated by halving and dead-lettered. */
@@ -295,6 +304,25 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
   }
 
+  const runConfig = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
+    eachBatch,
+  }
+
+  async function rejoin(cause: Error): Promise<void> {
+    if (stopping) return
+    log.warn('the consumer stopped after an error kafkajs does not retry; rejoining the group', { error: String(cause) })
+    try {
+      await consumer.connect()
+      await consumer.run(runConfig)
+    } catch (err) {
+      log.error('rejoining failed; trying again', { error: String(err) })
+      setTimeout(() => void rejoin(cause), REJOIN_AFTER_MS)
+    }
+  }
+
   return {
     consumer,
     async start() {
@@ -308,12 +336,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         lane.applier = runApplier(lane)
         lane.applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
       }
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 4,
-        eachBatch,
-      })
+      await consumer.run(runConfig)
     },
     async stop() {
       // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
