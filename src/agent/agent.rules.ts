@@ -129,9 +129,10 @@ function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string 
     case 'spot.rebalance_recommendation': return onRebalance(e, s, env, fx)
     case 'spot.termination_notice': return onTermination(e, s, env, fx)
     case 'replica.launched': return onLaunched(e, s)
-    case 'replica.sync_progress': return launchedLive(s, e.data.replicaId)
+    case 'replica.sync_progress': return endedAlready(s, e.data.replicaId) ? undefined : launchedLive(s, e.data.replicaId)
     case 'replica.ready': return s.replicas[e.data.replicaId]?.status === 'ready'
-      ? `replica ${e.data.replicaId} is already ready` : launchedLive(s, e.data.replicaId)
+      ? `replica ${e.data.replicaId} is already ready`
+      : endedAlready(s, e.data.replicaId) ? undefined : launchedLive(s, e.data.replicaId)
     case 'replica.promoted': return onPromotedReported(e, s)
     case 'replica.terminated': return onTerminatedReported(e, s)
     case 'replica.failed': return known(s, e.data.replicaId, (r) => isLive(r) ? undefined : `replica ${r.id} is already ${r.status}`)
@@ -350,6 +351,17 @@ function terminate(fx: Effects, r: ReplicaState, reason: string): void {
 function known(s: AgentState, id: string, check: (r: ReplicaState) => string | undefined): string | undefined {
   const r = s.replicas[id]
   return r ? check(r) : `unknown replica ${id}`
+}
+
+/**
+ * Progress or readiness of a replica that has ended (promoted, terminated,
+ * failed): the agent sent it before it heard, on another topic, that the
+ * service promoted or ended the replica. Older news, not bad input: accepted,
+ * and it changes nothing.
+ */
+function endedAlready(s: AgentState, id: string): boolean {
+  const r = s.replicas[id]
+  return r !== undefined && !isLive(r)
 }
 
 /** Progress and readiness need a live replica whose launch was reported. */

@@ -444,10 +444,22 @@ t.test('replica lifecycle', async (t) => {
     t.equal(r.rejection, undefined)
     t.same(r.state, s)
   })
+  t.test('progress and readiness sent before the agent heard its replica ended are accepted and change nothing', async (t) => {
+    const terminated = given(registered(), requested(R1), launched(R1), wire('replica.terminated', { replicaId: R1, reason: 'x' }))
+    const promoted = given(...replayable(withReplicaEvents('ready'), termination()))
+    t.match(promoted.replicas[R1], { status: 'promoted' })
+    for (const [name, s, input] of [
+      ['sync_progress after replica.terminated', terminated, syncing(R1)], ['ready after replica.terminated', terminated, ready(R1)],
+      ['sync_progress after the failover promoted it', promoted, syncing(R1)], ['ready after the failover promoted it', promoted, ready(R1)],
+    ] as const) {
+      const r = when(s, input)
+      t.equal(r.rejection, undefined, name)
+      t.same(r.decisions, [], `${name}: no decision`)
+      t.same(r.state, s, `${name}: state unchanged`)
+    }
+  })
   t.test('late, duplicate and out-of-order replica events are rejected with state unchanged', async (t) => {
     const terminated = given(registered(), requested(R1), launched(R1), wire('replica.terminated', { replicaId: R1, reason: 'x' }))
-    t.test('replica.ready after replica.terminated', async (t) => rejects(t, terminated, ready(R1), /already terminated/))
-    t.test('replica.sync_progress after replica.terminated', async (t) => rejects(t, terminated, syncing(R1), /already terminated/))
     t.test('replica.failed after replica.terminated', async (t) =>
       rejects(t, terminated, wire('replica.failed', { replicaId: R1, error: 'x' }), /already terminated/))
     t.test('replica.launched after replica.terminated', async (t) => rejects(t, terminated, launched(R1), /already terminated/))
