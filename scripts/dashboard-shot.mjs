@@ -23,6 +23,7 @@ try {
   const page = context.pages()[0] ?? await context.newPage()
   await page.goto(url)
   await page.waitForSelector('#agents tbody tr', { timeout: 30_000 })
+  await page.waitForSelector('#status[data-state="live"]', { timeout: 30_000 })
   await page.waitForFunction(() => ['price-chart', 'savings-chart'].every((id) => Number(document.getElementById(id)?.dataset.points) > 0), null, { timeout: 30_000 })
   await page.screenshot({ path: out, fullPage: true })
   console.log(`wrote ${out}`)
