@@ -55,10 +55,28 @@ export function forRebuild(projections: readonly AnyProjection[]): AnyProjection
   return projections.map((p) => (p.rebuilding ? { ...p, apply: p.rebuilding() } : p))
 }
 
-/** Runs each projection, in order, over the events it handles. */
-export async function applyProjections(db: QueryCreator<Database>, projections: readonly AnyProjection[], events: readonly StoredEvent[]): Promise<void> {
-  for (const p of projections) {
+/**
+ * Runs each projection over the events it handles: in order (the live path:
+ * every batch takes its row locks in one order), or, for a rebuild, whose
+ * shadow tables have no other writer, all at once on the one transaction:
+ * its statements still run one after another, but one projection computes
+ * its rows while another's statement runs. Projections own their tables (a
+ * column one adds beside another's is added commutatively), so the rows do
+ * not depend on which statement ran first.
+ */
+export async function applyProjections(db: QueryCreator<Database>, projections: readonly AnyProjection[], events: readonly StoredEvent[], together = false): Promise<void> {
+  if (!together) {
+    for (const p of projections) {
+      const mine = eventsFor(p, events)
+      if (mine.length > 0) await p.apply(db, mine)
+    }
+    return
+  }
+  const runs = await Promise.allSettled(projections.map(async (p) => {
     const mine = eventsFor(p, events)
     if (mine.length > 0) await p.apply(db, mine)
-  }
+  }))
+  // Every run settled first: none is left issuing statements on a transaction that rolls back.
+  const failed = runs.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }

@@ -137,7 +137,7 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
       ahead = { after: nextPosition, page: next }
     }
     await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-      await applyProjections(trx.withSchema(shadow), projections, streamOf(late, page))
+      await applyProjections(trx.withSchema(shadow), projections, streamOf(late, page), true)
       await trx.updateTable('replay_rebuilds').set({
         position: nextPosition, pending_gaps: JSON.stringify([...nextGaps]), events_applied: rows + read,
       }).where('id', '=', id).execute()
