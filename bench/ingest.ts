@@ -4,7 +4,7 @@
  *   npm run bench:ingest                       backlog: 100k mixed events from 1,000 agents
  *   npm run bench:ingest -- --mode live        live: 5k events/s in batches every 25 ms for 30 s
  *   options: --events N --agents N --mix heartbeat=.55,pricing=.38,rebalance=.05,termination=.02
- *            --chunk N --concurrency N --produce-batch N --projections on|off (backlog) --rate N --seconds N --batch-ms N (live) --json
+ *            --chunk N --transaction-ms N --concurrency N --produce-batch N --projections on|off (backlog) --rate N --seconds N --batch-ms N (live) --json
  *
  * Backlog: the consumer of src/ingest/consumer.ts (every decider and
  * projection of src/wiring.ts) in this process, with its statements counted
@@ -37,6 +37,7 @@ import { ensureDatabase, migrateToLatest } from '../src/db/migrate.js'
 import { toKafkaMessage } from '../src/events/producer.js'
 import { EventSchema, type SpotEvent, TOPIC_OF, type Topics } from '../src/events/schemas.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
+import { CONSUMER_DEFAULTS } from '../src/ingest/consumer-settings.js'
 import { createOutboxRelay } from '../src/ingest/outbox-relay.js'
 import { Metrics } from '../src/metrics.js'
 import { logRowOf } from '../src/log/stored-event.js'
@@ -186,7 +187,7 @@ async function allRowsFloor(source: Kysely<Database>, events: number): Promise<R
   return { events, rows: total, seconds, perSec: perSec(events, seconds), perTable }
 }
 
-export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, concurrency: number, allRows: boolean, produceBatch: number, projections: boolean }
+export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, transactionMs: number, concurrency: number, allRows: boolean, produceBatch: number, projections: boolean }
 export interface BacklogResult {
   options: BacklogOptions
   service: Rate
@@ -224,7 +225,7 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   const consumer = createIngestConsumer({
     // Without projections: the figure "every projection on" is compared with (the deciders still decide and log).
     kafka, db, groupId: `bench-${randomUUID()}`, topics: inputTopics(topics), pipeline: o.projections ? pipeline() : { ...pipeline(), projections: [] },
-    chunkSize: o.chunkSize, partitionsConsumedConcurrently: o.concurrency, urgentTopics: [topics.spotInterruptions, topics.replicaEvents],
+    chunkSize: o.chunkSize, transactionMs: o.transactionMs, partitionsConsumedConcurrently: o.concurrency, urgentTopics: [topics.spotInterruptions, topics.replicaEvents],
     onApplied: (_r, b) => {
       first ||= performance.now()
       batches++
@@ -443,7 +444,7 @@ const fmt = (n: number) => n.toLocaleString('en-US')
 
 export function printBacklog(r: BacklogResult): void {
   const { service: s, floors: f } = r
-  console.log(`backlog: ${fmt(s.events)} events from ${fmt(r.options.agents)} agents, chunk ${r.options.chunkSize}, ${r.options.concurrency} partitions at once, projections ${r.options.projections ? 'on' : 'off'}`)
+  console.log(`backlog: ${fmt(s.events)} events from ${fmt(r.options.agents)} agents, chunk ${r.options.chunkSize}, transactions of about ${r.options.transactionMs} ms, ${r.options.concurrency} partitions at once, projections ${r.options.projections ? 'on' : 'off'}`)
   console.log(`  service (fetch, parse, event_log, rules, every projection, checkpoint, commit): ${s.seconds.toFixed(1)} s  ${fmt(s.perSec)} events/s`)
   console.log(`  floor kafkajs (bare group, first ${fmt(f.kafkajs.events)} messages): ${fmt(f.kafkajs.perSec)} msg/s`)
   console.log(`  floor mysql2 (event_log rows, 500 a statement): ${fmt(f.insert.perSec)} events/s`)
@@ -471,7 +472,7 @@ async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
       mode: { type: 'string', default: 'backlog' }, events: { type: 'string', default: '100000' }, agents: { type: 'string', default: '1000' },
-      mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '4' }, 'produce-batch': { type: 'string', default: '2000' }, projections: { type: 'string', default: 'on' },
+      mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, 'transaction-ms': { type: 'string', default: String(CONSUMER_DEFAULTS.transactionMs) }, concurrency: { type: 'string', default: '4' }, 'produce-batch': { type: 'string', default: '2000' }, projections: { type: 'string', default: 'on' },
       rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '30' }, 'batch-ms': { type: 'string', default: '25' },
       'no-all-rows': { type: 'boolean', default: false }, 'in-process': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
     },
@@ -481,7 +482,7 @@ async function main(): Promise<void> {
     const r = await runLive({ rate: Number(v.rate), seconds: Number(v.seconds), agents: Number(v.agents), mix, batchMs: Number(v['batch-ms']), inProcess: v['in-process'] })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-live', ...r })); else printLive(r)
   } else {
-    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']), projections: v.projections !== 'off' })
+    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), transactionMs: Number(v['transaction-ms']), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']), projections: v.projections !== 'off' })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-backlog', ...r })); else printBacklog(r)
   }
 }

@@ -183,12 +183,15 @@
     } else {
       c.plot.setData(data)
     }
-    const points = data.slice(1).reduce((n, ys) => n + ys.filter((y) => y != null).length, 0)
-    box.dataset.points = String(points)
+    // Points drawn, in all and per series (label -> [points, stroke]): what the browser test checks.
+    const perSeries = series.map((s, i) => [s.label, [data[i + 1].filter((y) => y != null).length, s.stroke]])
+    box.dataset.points = String(perSeries.reduce((n, [, [k]]) => n + k, 0))
+    box.dataset.series = JSON.stringify(Object.fromEntries(perSeries))
   }
   function clear(id) {
     if (charts[id]) { charts[id].plot.destroy(); delete charts[id] }
     document.getElementById(id).dataset.points = '0'
+    document.getElementById(id).dataset.series = '{}'
   }
   const epoch = (t) => (typeof t === 'number' ? (t > 1e12 ? t / 1000 : t) : Date.parse(/Z|[+-]\d\d:?\d\d$/.test(t) ? t : `${String(t).replace(' ', 'T')}Z`) / 1000)
 

@@ -33,6 +33,7 @@ import { notificationRoutes } from './routes/notifications.js'
 import { operatorRoutes } from './routes/operator.js'
 import { poolRoutes } from './routes/pools.js'
 import { replicaRoutes } from './routes/replicas.js'
+import { ResponseCache } from './routes/response-cache.js'
 
 export interface AppDeps {
   db: Kysely<Database>
@@ -66,6 +67,8 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
     body === '' ? done(null, undefined) : json(request, body.toString(), done))
 
+  // The heavy UI reads' bodies, validated by the database's data versions (so shared safely by several instances).
+  const cache = new ResponseCache(deps.db, deps.metrics)
   const status = deps.consumerStatus
   const offline = async () => {
     const counts = await offlineByClient(deps.db)
@@ -85,10 +88,10 @@ export async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void
       apiAuth(client, deps.db, deps.operatorToken)
       const commands = { db: deps.db, pipeline: deps.pipeline }
       await client.register(agentRoutes, commands)
-      await client.register(replicaRoutes, commands)
+      await client.register(replicaRoutes, { ...commands, cache })
       await client.register(forceSwitchRoutes, commands)
       await client.register(historyRoutes, { db: deps.db })
-      await client.register(instanceRoutes, { db: deps.db })
+      await client.register(instanceRoutes, { db: deps.db, cache })
       await client.register(clientViewRoutes, { db: deps.db })
       await client.register(adminRoutes, { db: deps.db, consumerReady: deps.consumerReady })
       await client.register(notificationRoutes, { db: deps.db })

@@ -17,6 +17,7 @@ import { type Config, topicsOf } from './config.js'
 import { createDb, databaseName } from './db/connect.js'
 import type { Database } from './db/database.js'
 import { ensureDatabase, migrateToLatest } from './db/migrate.js'
+import { checkPartitionStart, partitionOffsets } from './ingest/partition-start.js'
 import type { Topics } from './events/schemas.js'
 import { type FleetRates, runFleet } from './fleet.js'
 import { serve } from './server.js'
@@ -68,6 +69,35 @@ export async function ensureTopics(kafka: Kafka, topics: Topics): Promise<void> 
   }
 }
 
+/** The topics serve consumes. */
+const inputTopics = (t: Topics) => [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
+
+/**
+ * The local broker starts empty, so after a restart every stored checkpoint is
+ * ahead of its partition. serve would reset each one with a warning per
+ * partition (right for a service, where it means a new cluster or a recreated
+ * topic); for the demo it is the normal case, so it resets them before serve
+ * starts, through the same check, and returns how many (one line instead of a
+ * warning per partition). Returns 0 on a broker that kept its partitions.
+ */
+export async function resetCheckpointsAhead(db: Kysely<Database>, kafka: Kafka, topics: readonly string[]): Promise<number> {
+  const stored = await db.selectFrom('consumer_checkpoints').select(['topic', 'partition_no']).where('topic', 'in', [...topics]).execute()
+  if (stored.length === 0) return 0
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    let reset = 0
+    for (const { topic, partition_no: partition } of stored) {
+      // kafka's logger: the demo's Kafka logs nothing, the line above says it once.
+      const check = await checkPartitionStart(db, topic, partition, () => partitionOffsets(admin, topic, partition), kafka.logger())
+      if (check.reset) reset++
+    }
+    return reset
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Resolves on the first SIGINT/SIGTERM/SIGHUP or when the parent process is gone (we were re-parented). */
 export function stopRequested(log: (m: string) => void): Promise<string> {
   return new Promise((resolve) => {
@@ -91,21 +121,39 @@ export async function demo(given: Config, o: DemoOptions): Promise<void> {
   await checkBroker(config.KAFKA_BROKERS)
   const server = createDb({ url: config.DATABASE_URL, database: '', connectionLimit: 1 })
   try { await ensureDatabase(server, databaseName(config.DATABASE_URL)) } finally { await server.destroy() }
+  const topics = topicsOf(config)
+  const kafka = new Kafka({ clientId: 'demo-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
   const db = createDb({ url: config.DATABASE_URL, connectionLimit: 2 })
   let client: { id: string, token: string, reused: boolean }
   try {
     const { applied } = await migrateToLatest(db)
     log(applied.length ? `migrated: ${applied.join(', ')}` : 'schema up to date')
     client = await demoClient(db)
+    await ensureTopics(kafka, topics)
+    const reset = await resetCheckpointsAhead(db, kafka, inputTopics(topics))
+    if (reset > 0) {
+      log(`the broker is new (a local one starts empty): ${reset} partitions' stored checkpoints were ahead of it, so those partitions are read from their beginning (harmless: events are unique by id)`)
+    }
   } finally {
     await db.destroy()
   }
 
-  const topics = topicsOf(config)
-  const kafka = new Kafka({ clientId: 'demo-fleet', brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
-  await ensureTopics(kafka, topics)
-  const running = await serve(config, { signals: false, requestLogs: o.requestLogs })
-  const fleet = await runFleet({ kafka, topics, clientId: client.id, agents: o.agents, rates: o.rates, log: (m) => log(`fleet: ${m}`) })
+  // Side by side: each joins a consumer group of its own, and a new group's first join waits out the broker's
+  // initial rebalance delay (3 s on the local broker). The fleet's registrations wait in Kafka for serve's consumer.
+  const [served, started] = await Promise.allSettled([
+    serve(config, { signals: false, requestLogs: o.requestLogs }),
+    runFleet({ kafka, topics, clientId: client.id, agents: o.agents, rates: o.rates, log: (m) => log(`fleet: ${m}`) }),
+  ])
+  if (served.status === 'rejected') {
+    if (started.status === 'fulfilled') await started.value.stop().catch(() => {})
+    throw served.reason
+  }
+  if (started.status === 'rejected') {
+    await served.value.close()
+    throw started.reason
+  }
+  const running = served.value
+  const fleet = started.value
   const base = `http://${config.HOST}:${running.port}`
   log(`
 demo running: ${o.agents} simulated agents, client ${client.id} (${client.reused ? 'reused, new token' : 'new'})

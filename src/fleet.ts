@@ -149,7 +149,8 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
     }
   }
 
-  const commands = o.kafka.consumer({ groupId: `fleet-${o.clientId}` })
+  // A fetch waits at most half a second for commands (kafkajs waits 5 s): stopping waits for the fetch in flight.
+  const commands = o.kafka.consumer({ groupId: `fleet-${o.clientId}`, maxWaitTimeInMs: 500 })
   await commands.connect()
   // A new group starts at the beginning, a known one where it left off, so no
   // command published before this consumer joined is lost.

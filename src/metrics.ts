@@ -85,6 +85,8 @@ export class Metrics {
     'Dead letters the broker or the producer limit refused on <topic>.dlq (marked, not retried)')
   readonly agentsOffline = new GaugeSeries(this.registry, 'spotfleet_agents_offline', 'Agents marked offline (silent for AGENT_OFFLINE_SECONDS), by client', ['client'])
   readonly outboxSent = new CounterSeries(this.registry, 'spotfleet_outbox_published_total', 'Outbox rows published')
+  readonly responseCache = new CounterSeries(this.registry, 'spotfleet_response_cache_total',
+    'Cached reads by route: hit (version unchanged), miss (built), shared (joined a build in flight)', ['route', 'result'])
   readonly httpSeconds = new HistogramSeries(this.registry, 'spotfleet_http_request_duration_seconds',
     'HTTP request latency by route and status', ['method', 'route', 'status'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
 

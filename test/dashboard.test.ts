@@ -1,12 +1,15 @@
 /**
  * The dashboard in headless Chromium (Debian's `chromium`, driven by
  * playwright-core) against the real app on a fresh database: the page loads
- * with no console errors, the agents table, the price and savings charts and
- * the safest-pool table show the data the API serves (every route it reads
- * exists),
- * a mode toggle clicked on the page changes the agent's mode in the
- * database, another client's token sees none of it, and a stopped service is
- * reported as unreachable.
+ * with no console errors; the agents table, the recent interruptions (outcome,
+ * response time) and the safest-pool table show the data the API serves
+ * (every route it reads exists); each chart draws every series (points, and
+ * pixels of the series' colour on its canvas: the price chart's pools and its
+ * on-demand line, the savings chart's three lines); a mode toggle clicked on
+ * the page changes the agent's mode in the database, and the replica manual
+ * mode launched shows with its sync progress; the operator's token shows the
+ * dead letters; another client's token sees none of it, and a stopped service
+ * is reported as unreachable.
  */
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -18,12 +21,28 @@ import { createClient } from '../src/clients/client.repository.js'
 import { newEvent } from '../src/events/producer.js'
 import { EventSchema, type SpotEventInput } from '../src/events/schemas.js'
 import { submitInput } from '../src/log/core.js'
-import { buildApp } from './helper-app.js'
+import { OPERATOR_TOKEN, buildApp } from './helper-app.js'
 import { waitFor } from './helper-kafka.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const POOLS = ['m5.large.us-east-1a', 'm5.large.us-east-1b', 'm5.large.us-east-1c']
+
+/** Pixels of the canvas in a chart within a small distance of a series' stroke colour (#rrggbb). */
+function strokePixels(page: Page, chart: string, stroke: string): Promise<number> {
+  return page.evaluate(([id, hex]) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(`#${id} canvas`)
+    const ctx = canvas?.getContext('2d')
+    if (!canvas || !ctx) return 0
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data
+    let n = 0
+    for (let i = 0; i < px.length; i += 4) {
+      if (px[i + 3]! > 200 && Math.abs(px[i]! - r!) + Math.abs(px[i + 1]! - g!) + Math.abs(px[i + 2]! - b!) < 40) n++
+    }
+    return n
+  }, [chart, stroke] as const)
+}
 
 t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)` }, async (t) => {
   const { app, db, client, handlers } = await buildApp(t)
@@ -103,12 +122,29 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   t.match(await page.locator('#status').textContent(), /live/, 'the page says it is live')
   t.notMatch(page.url(), /token=/, 'the token left the address bar')
 
-  // Each chart draws the data its route serves; the pool table lists the ranking.
-  for (const chart of ['price-chart', 'savings-chart']) {
-    const points = await waitFor(`${chart} drawn`, async () => Number(await page.locator(`#${chart}`).getAttribute('data-points')), 30_000, 200)
-    t.ok(points > 0, `${chart} drew ${points} points`)
-    t.ok(await page.locator(`#${chart} canvas`).count(), `${chart} has a canvas`)
+  // Each chart draws every series its route serves: points for each, and pixels of each series' colour on its canvas.
+  const expected: Record<string, number> = { 'price-chart': 1 + POOLS.length, 'savings-chart': 3 }
+  for (const [chart, seriesCount] of Object.entries(expected)) {
+    const series = await waitFor(`${chart} drawn`, async () => {
+      const s = JSON.parse(await page.locator(`#${chart}`).getAttribute('data-series') ?? '{}') as Record<string, [number, string]>
+      if (Object.keys(s).length !== seriesCount) throw new Error(`${Object.keys(s).length} series so far`)
+      return s
+    }, 30_000, 200)
+    t.equal(await strokePixels(page, chart, '#123457'), 0, `${chart}: a colour no series uses has no pixels (the count tells them apart)`)
+    for (const [label, [points, stroke]] of Object.entries(series)) {
+      t.ok(points > 0, `${chart}: ${label} has ${points} points`)
+      t.ok(await strokePixels(page, chart, stroke) > 20, `${chart}: ${label} is drawn on the canvas (${stroke})`)
+    }
   }
+  t.ok(Object.keys(JSON.parse(await page.locator('#price-chart').getAttribute('data-series') ?? '{}')).includes('on-demand'), 'the price chart has the on-demand line')
+
+  // Recent interruptions: the termination notice with its outcome (no replica: an emergency snapshot) and response time.
+  const interruption = page.locator('#interruptions tbody tr')
+  await waitFor('the interruption listed', async () => (await interruption.count()) === 1, 30_000, 200)
+  const cells = await interruption.first().locator('td').allTextContents()
+  t.match(cells[2], /termination/, 'the signal')
+  t.equal(cells[4], 'emergency-snapshot', 'its outcome')
+  t.match(cells[5], /^\d+(\.\d)? m?s$/, `its response time (${cells[5]})`)
   const pools = page.locator('#pools tbody tr')
   await waitFor('the safest pools listed', async () => (await pools.count()) === POOLS.length, 30_000, 200)
   const last = await pools.last().locator('td').allTextContents()
@@ -121,15 +157,26 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   const row = page.locator(`#agent-${agentIds[0]}`)
   const mode = async () => db.selectFrom('agents').select(['auto_switch_enabled', 'manual_replica_enabled']).where('id', '=', agentIds[0]!).executeTakeFirstOrThrow()
   const before = await mode()
-  const target = before.manual_replica_enabled ? 'auto' : 'manual'
+  t.same(before, { auto_switch_enabled: 1, manual_replica_enabled: 0 }, 'a new agent switches automatically')
+  const target = 'manual'
   await row.locator(`button[data-mode="${target}"]`).click()
   const after = await waitFor('the mode changed in the database', async () => {
     const m = await mode()
     return (target === 'manual' ? m.manual_replica_enabled === 1 : m.auto_switch_enabled === 1) ? m : undefined
   }, 30_000, 200)
-  t.same(after, target === 'manual' ? { auto_switch_enabled: 0, manual_replica_enabled: 1 } : { auto_switch_enabled: 1, manual_replica_enabled: 0 }, `the page turned ${target} on and the other mode off`)
+  t.same(after, { auto_switch_enabled: 0, manual_replica_enabled: 1 }, 'the page turned manual on and automatic switching off')
   await waitFor('the page shows the new mode', async () => (await row.locator(`button[data-mode="${target}"]`).getAttribute('aria-pressed')) === 'true', 30_000, 200)
   t.pass('the page shows the new mode')
+
+  // Manual mode launched a replica; the agent reports it syncing: the page shows the live replica and its progress.
+  const replica = await waitFor('the manual replica requested', () => db.selectFrom('replica_instances').select(['id', 'pool_id'])
+    .where('agent_id', '=', agentIds[0]!).executeTakeFirstOrThrow(), 30_000, 200)
+  await submit(newEvent('replica.launched', { clientId: client.id, agentId: agentIds[0]!, data: { replicaId: replica.id, instanceId: 'i-0dashreplica0001', poolId: replica.pool_id, replicaType: 'manual', hourlyCost: '0.0310' } }))
+  await submit(newEvent('replica.sync_progress', { clientId: client.id, agentId: agentIds[0]!, data: { replicaId: replica.id, syncStatus: 'syncing', syncLatencyMs: 300, stateTransferProgress: 50 } }))
+  const replicaCells = row.locator('td')
+  await waitFor('the page shows the syncing replica', async () => /50% syncing/.test(await replicaCells.nth(6).textContent() ?? ''), 30_000, 200)
+  t.match(await replicaCells.nth(5).textContent(), new RegExp(`syncing.*${replica.pool_id.replace(/\./g, '\\.')}`), 'the live replica with its pool')
+  t.equal(await row.locator('td progress').getAttribute('value'), '50', 'and its sync progress')
   t.same(errors, [], 'no console errors')
 
   // Another client's token sees none of it: not with its own id, not with this client's id.
@@ -141,6 +188,14 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   await waitFor('the borrowed-id page answered', async () => /not found/.test(await borrowed.page.locator('#agents-view .empty').textContent() ?? ''), 30_000, 200)
   t.equal(await borrowed.page.locator('#agents tbody tr').count(), 0, 'another token with this client\'s id gets nothing')
   t.notMatch(await borrowed.page.content(), /web-1|i-0dash/)
+
+  // Dead letters, for operators only: the operator token shows them with their reason.
+  await db.insertInto('dead_letter_events').values({ topic: 'agent-events', reason: 'not JSON: Unexpected token', raw_value: Buffer.from('{') }).execute()
+  t.match(await page.locator('#dead-letters-view .empty').textContent(), /operators: add &operator=/, 'without the operator token the page says how to see them')
+  const operator = await open(`#client=${client.id}&token=${client.token}&operator=${OPERATOR_TOKEN}`)
+  await waitFor('the dead letter listed', async () => (await operator.page.locator('#dead-letters tbody tr').count()) === 1, 30_000, 200)
+  t.same((await operator.page.locator('#dead-letters tbody tr td').allTextContents()).slice(1), ['agent-events', '–', 'not JSON: Unexpected token'], 'the dead letter with its topic and reason')
+  t.same(operator.errors, [], 'no console errors on the operator\'s page')
 
   // The service goes away: the page says so.
   await app.close()

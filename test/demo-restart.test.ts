@@ -30,6 +30,9 @@ t.test('SIGTERM to npm, then a second start and SIGINT to node: all gone, exit 0
   t.equal(second.clientId, first.clientId, 'the demo client is reused')
   t.not(second.token, first.token, 'with a new token')
   t.match(second.output(), /reused, new token/)
+  // The second start's broker is new (the first one's went with it): said once, in one line, not per partition.
+  t.equal(second.output().match(/stored checkpoints were ahead/g)?.length, 1, 'one line says the stored checkpoints were ahead of the new broker')
+  t.notMatch(second.output(), /stored checkpoint is ahead of the partition/, 'and no warning per partition')
   const again = await agentsOf(port, second)
   t.same(again.map((a) => a.id).sort(), agents!.map((a) => a.id).sort(), 'the same agents, not a second set')
   const stale = await fetch(`http://127.0.0.1:${port}/api/client/${first.clientId}/agents`, { headers: { authorization: `Bearer ${first.token}` } })
@@ -40,6 +43,8 @@ t.test('SIGTERM to npm, then a second start and SIGINT to node: all gone, exit 0
 
   const conn = await connection(databaseUrl(), dbName)
   const [rows] = await conn.query('SELECT COUNT(*) AS n FROM clients WHERE name = ?', [DEMO_CLIENT_NAME])
-  await conn.end()
   t.same(rows, [{ n: 1 }], 'one demo client after two starts')
+  const [dead] = await conn.query('SELECT reason, COUNT(*) AS n FROM dead_letter_events GROUP BY reason')
+  t.same(dead, [], 'two healthy runs parked no message as a dead letter')
+  await conn.end()
 })

@@ -17,6 +17,7 @@ import type { Database } from '../db/database.js'
 import { fromDbTime, toDbTime } from '../db/time.js'
 import { type AgentOfflineDecision, AgentOfflineSchema } from '../log/decisions.js'
 import { appendProduced } from '../log/event-log.js'
+import { bumpReadVersions, scopesOf } from '../log/read-versions.js'
 import { passGate } from '../log/gate.js'
 import { type AnyProjection, applyProjections } from '../log/projection.js'
 import { lockAgents } from './agent.repository.js'
@@ -72,6 +73,7 @@ export async function sweepOffline(db: Kysely<Database>, o: SweepOptions): Promi
     await trx.updateTable('agents').set({ status: 'offline' }).where('id', 'in', still.map((a) => a.id)).execute()
     await applyProjections(trx, o.projections, decisions)
     await appendProduced(trx, decisions.map((d) => ({ event: d, cause: d.causeEventId })))
+    await bumpReadVersions(trx, scopesOf(decisions))
     return decisions
   })
 }

@@ -456,6 +456,12 @@ export interface AgentLocksTable {
   agent_id: string
 }
 
+export interface ReadVersionsTable {
+  scope: string
+  slot: number
+  version: Generated<number>
+}
+
 export interface Database {
   schema_migrations: SchemaMigrationsTable
   migration_repairs: MigrationRepairsTable
@@ -483,6 +489,7 @@ export interface Database {
   replay_gate: ReplayGateTable
   notifications: NotificationsTable
   notification_reads: NotificationReadsTable
+  read_versions: ReadVersionsTable
   v_active_replicas: ActiveReplicasView
   v_pool_reliability_ranking: PoolReliabilityRankingView
 }
@@ -603,6 +610,7 @@ export const DATABASE_COLUMNS = {
   replay_gate: ['id'],
   notifications: ['id', 'client_id', 'agent_id', 'kind', 'severity', 'message', 'occurred_at'],
   notification_reads: ['id', 'read_at'],
+  read_versions: ['scope', 'slot', 'version'],
   v_active_replicas: ['replica_id', 'agent_id', 'client_id', 'primary_instance_id', 'replica_instance_id', 'replica_type',
     'pool_id', 'status', 'sync_status', 'sync_latency_ms', 'state_transfer_progress', 'hourly_cost', 'created_at',
     'ready_at'],

@@ -15,12 +15,15 @@ export interface ConsumerSettings {
   heartbeatIntervalMs: number
   /** How long a fetch waits for data before it answers empty. */
   maxWaitTimeMs: number
+  /** About how long one transaction of non-urgent messages may take (consumer.ts: what a termination notice waits for at most). */
+  transactionMs: number
 }
 
 export const CONSUMER_DEFAULTS: Readonly<ConsumerSettings> = Object.freeze({
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1_000,
   maxWaitTimeMs: 100,
+  transactionMs: 100,
 })
 
 /** The kafkajs consumer options for these settings (group id and topic creation are the caller's). */

@@ -7,10 +7,15 @@
  * then commits those partitions' offsets. A transaction's fixed cost (the
  * checkpoint locks, a dozen statements, the commit) is thus paid per fetch
  * interval, not per partition batch: small batches from a live stream cost
- * what big ones do. At most `maxQueued` messages wait; beyond that eachBatch
- * waits too (heartbeating), so kafkajs stops fetching. The `urgentTopics`
- * (interruption signals) have an applier of their own, on its own
- * connection, so a notice is decided while a big batch of heartbeats commits.
+ * what big ones do. At most `maxQueued` messages wait per lane; beyond that
+ * eachBatch waits too (heartbeating), so kafkajs stops fetching. The
+ * `urgentTopics` (interruption signals, replica events) queue in a lane of
+ * their own that the one applier always takes first, and a take of the other
+ * lane is cut to about `transactionMs` of work (measured on the previous
+ * takes), so a notice waits at most one short transaction. One applier, not
+ * two: two concurrent transactions of one instance lock the same agents (a
+ * take of heartbeats holds most of the fleet's), so they only waited on each
+ * other's agent_locks rows.
  * Failures are retried with capped backoff (the queue fills and fetching
  * stops meanwhile); nothing is committed past an unstored event. Only a
  * refusal of the data itself (retry.ts) is isolated to its message and
@@ -24,7 +29,7 @@ import { type ApplyResult, applyBatch, applyBatches, deadLetterRefused, type Par
 import type { Pipeline } from '../log/core.js'
 import { readStatementBytes } from '../db/statement-bytes.js'
 import { checkPartitionStart, partitionOffsets, type StartCheck } from './partition-start.js'
-import { kafkajsTiming } from './consumer-settings.js'
+import { CONSUMER_DEFAULTS, kafkajsTiming } from './consumer-settings.js'
 import { assignedLag, type ConsumerStatus, STATUS_TIMEOUT_MS, within } from './lag.js'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, isRefusal, isTransient, sleep } from './retry.js'
 
@@ -38,6 +43,13 @@ export interface IngestOptions {
   metrics?: Metrics
   /** Most messages in one transaction. */
   chunkSize?: number
+  /**
+   * About how long a transaction of the non-urgent lane may take: its take is
+   * cut to this many ms at the per-message time of the previous takes (at
+   * least MIN_TAKE messages, at most chunkSize). What an urgent message waits
+   * for at most, besides its own transaction.
+   */
+  transactionMs?: number
   /** Most messages handed in and not yet applied (per lane); eachBatch waits beyond it (default 4 x chunkSize). */
   maxQueued?: number
   /**
@@ -69,6 +81,9 @@ export interface IngestConsumer {
 }
 
 class Stopped extends Error {}
+
+/** Fewest messages in a take of the non-urgent lane, however slow the last ones were. */
+const MIN_TAKE = 200
 
 /** How long a consumer that kafkajs gave up on waits before joining its group again. */
 const REJOIN_AFTER_MS = 1_000
@@ -192,13 +207,22 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
 
   /** Handed in by eachBatch, not applied yet, in arrival order (a partition's messages in offset order). */
   interface Queued { chunk: PartitionBatch, payload: EachBatchPayload, lag: number }
-  /** One applier and its queue: one for the urgent topics, one for the rest. */
-  interface Lane { queue: Queued[], queued: number, wake?: () => void, waiters: (() => void)[], applier?: Promise<void> }
+  /** A queue of handed-in chunks: one for the urgent topics, one for the rest; one applier takes from both. */
+  interface Lane { queue: Queued[], queued: number, waiters: (() => void)[] }
   const urgent = new Set(opts.urgentTopics ?? [])
   const newLane = (): Lane => ({ queue: [], queued: 0, waiters: [] })
   const lanes = { urgent: newLane(), bulk: newLane() }
   const laneOf = (topic: string): Lane => (urgent.has(topic) ? lanes.urgent : lanes.bulk)
+  let wake: (() => void) | undefined
+  let applier: Promise<void> | undefined
+  /** Offset commits, one after another and off the applier's path (each after its transaction committed). */
+  let commits: Promise<void> = Promise.resolve()
   let stopping = false
+  const transactionMs = opts.transactionMs ?? CONSUMER_DEFAULTS.transactionMs
+  /** Milliseconds per message of the recent non-urgent takes (moving average); sizes the next take. */
+  let msPerMessage: number | undefined
+  const bulkLimit = () => msPerMessage === undefined ? Math.min(chunkSize, MIN_TAKE)
+    : Math.max(MIN_TAKE, Math.min(chunkSize, Math.round(transactionMs / msPerMessage)))
 
   /** Merges a take's chunks per partition (applyBatches wants each partition once). */
   function byPartition(take: readonly Queued[]): { batch: PartitionBatch, items: Queued[] }[] {
@@ -228,18 +252,30 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     results.forEach((r, i) => record(r, groups[i]!.batch))
   }
 
-  async function runApplier(lane: Lane): Promise<void> {
-    const { queue } = lane
+  /** The urgent lane if it holds anything, else the other one. */
+  const nextLane = (): Lane | undefined => (lanes.urgent.queue.length > 0 ? lanes.urgent : lanes.bulk.queue.length > 0 ? lanes.bulk : undefined)
+
+  async function runApplier(): Promise<void> {
     while (!stopping) {
-      if (queue.length === 0) {
-        await new Promise<void>((r) => { lane.wake = r })
-        lane.wake = undefined
+      const lane = nextLane()
+      if (!lane) {
+        await new Promise<void>((r) => { wake = r })
+        wake = undefined
         continue
       }
-      // Everything handed in so far, up to chunkSize messages (at least one chunk).
+      const { queue } = lane
+      // Everything handed in so far, up to the lane's limit (at least one chunk).
+      const limit = lane === lanes.urgent ? chunkSize : bulkLimit()
       let n = 0
       let count = 0
-      while (n < queue.length && (n === 0 || count + queue[n]!.chunk.messages.length <= chunkSize)) count += queue[n++]!.chunk.messages.length
+      while (n < queue.length && (n === 0 || count + queue[n]!.chunk.messages.length <= limit)) count += queue[n++]!.chunk.messages.length
+      // A chunk bigger than the limit is cut: the rest stays first in the queue.
+      if (n === 1 && count > limit) {
+        const head = queue[0]!
+        queue[0] = { ...head, chunk: { ...head.chunk, messages: head.chunk.messages.slice(limit) } }
+        queue.unshift({ ...head, chunk: { ...head.chunk, messages: head.chunk.messages.slice(0, limit) } })
+        count = limit
+      }
       const take = queue.splice(0, n).filter((q) => q.payload.isRunning() && !q.payload.isStale())
       const groups = byPartition(take)
       const started = performance.now()
@@ -254,18 +290,19 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
           if (stopping) return
         }
       }
+      const ms = performance.now() - started
+      if (lane === lanes.bulk && count > 0) msPerMessage = msPerMessage === undefined ? ms / count : 0.7 * msPerMessage + 0.3 * (ms / count)
       lane.queued -= count
       for (const w of lane.waiters.splice(0)) w()
       if (groups.length === 0) continue
-      try {
-        await consumer.commitOffsets(groups.map((g) => ({ topic: g.batch.topic, partition: g.batch.partition, offset: (BigInt(g.batch.messages.at(-1)!.offset) + 1n).toString() })))
-      } catch (err) {
+      const offsets = groups.map((g) => ({ topic: g.batch.topic, partition: g.batch.partition, offset: (BigInt(g.batch.messages.at(-1)!.offset) + 1n).toString() }))
+      commits = commits.then(() => consumer.commitOffsets(offsets)).catch((err: unknown) => {
         // A rebalance took the partition away: the stored checkpoint is the truth, the new owner reads on from it.
         log.warn('offset commit failed after the batch was stored; the next owner skips what is stored', { error: String(err) })
-      }
+      })
       if (metrics) {
         metrics.batches.inc()
-        metrics.batchSeconds.inc({}, (performance.now() - started) / 1000)
+        metrics.batchSeconds.inc({}, ms / 1000)
         for (const g of groups) {
           // A partition that moved to another instance during the transaction keeps no series here.
           if (assignment[g.batch.topic]?.includes(g.batch.partition)) metrics.lag.set({ topic: g.batch.topic, partition: String(g.batch.partition) }, g.items.at(-1)!.lag)
@@ -296,7 +333,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
       lane.queue.push({ chunk, payload: p, lag })
       lane.queued += chunk.messages.length
-      lane.wake?.()
+      wake?.()
       const last = chunk.messages.at(-1)!.offset
       positions.set(`${topic}\u0000${partition}`, BigInt(last))
       // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
@@ -332,22 +369,19 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       stopping = false
-      for (const lane of [lanes.urgent, lanes.bulk]) {
-        lane.applier = runApplier(lane)
-        lane.applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
-      }
+      applier = runApplier()
+      applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
       await consumer.run(runConfig)
     },
     async stop() {
       // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
       stopping = true
-      for (const lane of [lanes.urgent, lanes.bulk]) {
-        lane.wake?.()
-        for (const w of lane.waiters.splice(0)) w()
-      }
+      wake?.()
+      for (const lane of [lanes.urgent, lanes.bulk]) for (const w of lane.waiters.splice(0)) w()
       try {
+        await applier
+        await commits
         for (const lane of [lanes.urgent, lanes.bulk]) {
-          await lane.applier
           lane.queue.length = 0
           lane.queued = 0
         }

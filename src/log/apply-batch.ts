@@ -64,13 +64,13 @@ const isDuplicateEventId = (err: unknown) =>
   (err as { errno?: unknown } | null)?.errno === 1062 && /uq_event_log_event/.test(String((err as Error).message))
 
 /**
- * Appends consumed events to event_log and returns the ids another
- * transaction stored first. The same event arriving on two partitions at once
- * passes both transactions' existence check; the later INSERT then waits for
- * the earlier one's commit and fails on the unique event_id. That statement
- * alone is undone (the transaction and its locks stay), the ids are read
- * again (READ COMMITTED: the winner's row is visible now) and the rest is
- * inserted again: a duplicate, never a refusal.
+ * Appends consumed events to event_log and returns the ids stored before
+ * (a re-delivered message) or by another transaction first (the same event
+ * arriving on two partitions at once: the later INSERT waits for the earlier
+ * one's commit). The unique event_id refuses the chunk; that statement alone
+ * is undone (the transaction and its locks stay), the chunk's ids are read
+ * (READ COMMITTED: the winner's row is visible now) and the rest is inserted
+ * again: a duplicate, never a refusal.
  */
 async function appendEvents(trx: Transaction<Database>, rows: NewEventLog[], maxBytes: number): Promise<Set<string>> {
   const lost = new Set<string>()
@@ -133,8 +133,10 @@ export async function applyBatches(db: Kysely<Database>, batches: readonly Parti
     }
     const parsed = parts.flatMap((p) => p.parsed)
 
-    // Stored before, or repeated within this transaction: a duplicate either way.
-    const seen = await loggedEventIds(trx, parsed.map((p) => p.event.eventId))
+    // Repeated within this transaction: a duplicate. One stored before is found by the append (appendEvents: the
+    // unique event_id refuses it, the chunk's stored ids are read and the rest inserted again); reading every id
+    // first cost a statement per 500 events for what a re-delivered message alone needs.
+    const seen = new Set<string>()
     const candidates = parsed.filter((p) => {
       if (seen.has(p.event.eventId)) { p.part.duplicates++; return false }
       seen.add(p.event.eventId)

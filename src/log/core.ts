@@ -17,6 +17,7 @@ import type { DecisionEvent } from './decisions.js'
 import { passGate } from './gate.js'
 import { type InputEntry, type Produced, appendInputIfNew, appendInputs, appendProduced, insertChunked } from './event-log.js'
 import { type AnyProjection, applyProjections } from './projection.js'
+import { bumpReadVersions, scopesOf } from './read-versions.js'
 import type { StoredEvent, StoredOf, StoredType } from './stored-event.js'
 
 type Trx = Transaction<Database>
@@ -88,6 +89,8 @@ export async function applyAppended(trx: Trx, events: readonly StoredEvent[], pi
   await applyProjections(trx, pipeline.projections, projectionStream(stream))
   await appendProduced(trx, produced, maxBytes)
   await insertChunked(produced.filter(isCommand).map(outboxRow), maxBytes, (c) => trx.insertInto('outbox').values(c).execute())
+  // What the response cache validates against: one statement per batch, every scope an input or decision touched.
+  await bumpReadVersions(trx, scopesOf(stream.flatMap((i) => [i.event, ...i.caused])))
   return { verdicts, produced }
 }
 

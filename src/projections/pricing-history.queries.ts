@@ -66,20 +66,33 @@ export function poolKeys(poolIds: readonly string[]): Map<string, string> {
 
 const num = (d: string | null | undefined) => (d === null || d === undefined ? null : Number(d))
 
+export interface PriceWindow { interval: 'hour' | 'day', from: string, to: string }
+
+const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 }
+
+/**
+ * The buckets of a `days` chart at `now`: from the one holding now - days to
+ * the one holding now, whole (`to` is the start of the next). The same for
+ * every `now` inside one bucket, so the answer is too (the response cache's key).
+ */
+export function priceWindow(days: number, interval: 'hour' | 'day', now = new Date()): PriceWindow {
+  const ms = BUCKET_MS[interval]
+  const floor = (t: number) => t - (((t % ms) + ms) % ms)
+  return { interval, from: toDbTime(new Date(floor(now.getTime() - days * 86_400_000))), to: toDbTime(new Date(floor(now.getTime()) + ms)) }
+}
+
 /**
  * The 7-day (or `days`) chart of an instance: every active pool of its
  * instance type in its region, one row per bucket with each pool's average
  * spot price under the pool's key and the bucket's on-demand price.
  */
 export async function instancePriceHistory(
-  db: Kysely<Database>, instance: { instanceType: string | null, region: string | null, onDemandPrice: string | null },
-  days: number, interval: 'hour' | 'day', now = new Date(),
+  db: Kysely<Database>, instance: { instanceType: string | null, region: string | null, onDemandPrice: string | null }, window: PriceWindow,
 ) {
   const pools = instance.instanceType === null || instance.region === null ? [] : await db.selectFrom('spot_pools').select(['id', 'az'])
     .where('instance_type', '=', instance.instanceType).where('region', '=', instance.region).where('is_active', '=', 1).orderBy('id').execute()
   const keys = poolKeys(pools.map((p) => p.id))
-  const from = toDbTime(new Date(now.getTime() - days * 86_400_000))
-  const points = await priceHistory(db, pools.map((p) => p.id), from, toDbTime(now), interval)
+  const points = await priceHistory(db, pools.map((p) => p.id), window.from, window.to, window.interval)
   const rows = new Map<string, { time: string, prices: Record<string, number>, od: number[] }>()
   for (const p of points) {
     const row = rows.get(p.time) ?? { time: fromDbTime(p.time).toISOString(), prices: {}, od: [] }

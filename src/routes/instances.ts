@@ -2,7 +2,8 @@
  * The instance panel: pricing card (current pool, on-demand, every pool of
  * the instance type with its savings), summary metrics and the price-history
  * chart (every pool of the instance type in hour or day buckets). The instance must be the current instance of one of the client's
- * agents; anything else is a 404.
+ * agents; anything else is a 404. A client's price history is answered from
+ * the response cache (response-cache.ts).
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
@@ -10,9 +11,11 @@ import { z } from 'zod'
 import { agentOfInstance } from '../agent/agent.queries.js'
 import type { Database } from '../db/database.js'
 import { instanceSummary } from '../projections/instance-summary.queries.js'
-import { instancePriceHistory } from '../projections/pricing-history.queries.js'
+import { PRICING_SCOPE, clientScope } from '../log/read-versions.js'
+import { instancePriceHistory, priceWindow } from '../projections/pricing-history.queries.js'
 import { latestPoolPrices } from '../projections/pool-prices.queries.js'
 import { scopeOf } from '../plugins/auth.js'
+import type { ResponseCache } from './response-cache.js'
 import { InstanceParams } from './schemas.js'
 
 const tags = ['instances']
@@ -49,7 +52,7 @@ const num = (d: string | null) => (d === null ? null : Number(d))
 const savingsPct = (price: number | null, onDemand: number | null) =>
   price === null || onDemand === null || onDemand <= 0 ? null : Math.round((onDemand - price) / onDemand * 10_000) / 100
 
-export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = async (fastify, { db }) => {
+export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database>, cache: ResponseCache }> = async (fastify, { db, cache }) => {
   fastify.get('/api/client/instances/:instanceId/pricing', {
     schema: { tags, params: InstanceParams, response: { 200: Pricing } },
   }, async (request) => {
@@ -77,9 +80,19 @@ export const instanceRoutes: FastifyPluginAsyncZod<{ db: Kysely<Database> }> = a
 
   fastify.get('/api/client/instances/:instanceId/price-history', {
     schema: { tags, params: InstanceParams, querystring: HistoryQuery, response: { 200: History } },
-  }, async (request) => {
-    const agent = await agentOfInstance(db, scopeOf(request), request.params.instanceId)
-    const instance = { instanceType: agent.instance_type, region: agent.region, onDemandPrice: agent.ondemand_price }
-    return instancePriceHistory(db, instance, request.query.days, request.query.interval)
+  }, async (request, reply) => {
+    const scope = scopeOf(request)
+    const { instanceId } = request.params
+    const window = priceWindow(request.query.days, request.query.interval)
+    const build = async () => {
+      const agent = await agentOfInstance(db, scope, instanceId)
+      return instancePriceHistory(db, { instanceType: agent.instance_type, region: agent.region, onDemandPrice: agent.ondemand_price }, window)
+    }
+    // The operator's token sees every client's instances: its reads are not cached (no one client's version covers them).
+    if (scope.kind !== 'client') return build()
+    return cache.send(request, reply, {
+      key: `price-history ${scope.clientId} ${instanceId} ${window.interval} ${window.from} ${window.to}`,
+      scopes: [clientScope(scope.clientId), PRICING_SCOPE], build,
+    })
   })
 }

@@ -5,6 +5,7 @@
  * events, and the sync status an agent may report over HTTP instead of Kafka
  * (the same replica.sync_progress event, the same rules). The route generates
  * the replica id, so it can answer with it before the agent reports anything.
+ * The Replicas tab is answered from the response cache (response-cache.ts).
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
@@ -13,26 +14,29 @@ import {
   ReplicaCreateRequestedSchema, ReplicaDeleteRequestedSchema, ReplicaPromoteRequestedSchema,
 } from '../agent/agent.events.js'
 import { agentReplicas, liveReplicas, ownedAgent, replicaJson, replicaOf } from '../agent/agent.queries.js'
+import { clientScope } from '../log/read-versions.js'
 import { PoolIdSchema, ReplicaSyncProgressSchema } from '../events/schemas.js'
 import { sameClient, scopeOf } from '../plugins/auth.js'
 import { type CommandDeps, eventIdOf, submitCommand } from './commands.js'
+import type { ResponseCache } from './response-cache.js'
 import { AgentParams, ClientParams, IdempotencyHeaders, LiveReplicaJson, ReplicaJson, ReplicaParams } from './schemas.js'
 
 const CreateBody = z.object({ poolId: PoolIdSchema.optional() })
 const SyncBody = ReplicaSyncProgressSchema.shape.data.omit({ replicaId: true })
 const tags = ['replicas']
 
-export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps> = async (fastify, deps) => {
-  const { db } = deps
+export const replicaRoutes: FastifyPluginAsyncZod<CommandDeps & { cache: ResponseCache }> = async (fastify, deps) => {
+  const { db, cache } = deps
   const envelope = (clientId: string, agentId: string, eventId: string) => ({
     eventId, version: 1, occurredAt: new Date().toISOString(), clientId, agentId,
   })
 
   fastify.get('/api/client/:clientId/replicas', {
     schema: { tags, params: ClientParams, response: { 200: z.array(LiveReplicaJson) } },
-  }, async (request) => {
-    sameClient(request, request.params.clientId)
-    return liveReplicas(db, request.params.clientId)
+  }, async (request, reply) => {
+    const { clientId } = request.params
+    sameClient(request, clientId)
+    return cache.send(request, reply, { key: `replicas ${clientId}`, scopes: [clientScope(clientId)], build: () => liveReplicas(db, clientId) })
   })
 
   fastify.get('/api/agents/:agentId/replicas', {

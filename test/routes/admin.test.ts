@@ -6,23 +6,14 @@
 // through the agent rules with the config route's mutual exclusion.
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { createClient } from '../../src/clients/client.repository.js'
 import { newEvent } from '../../src/events/producer.js'
 import { submitInput } from '../../src/log/core.js'
 import { OPERATOR_TOKEN, buildApp } from '../helper-app.js'
-import { seedFleet, seedSavings } from './fixtures/fleet.js'
+import { seedFleet } from './fixtures/fleet.js'
+import { twoClients } from './fixtures/two-clients.js'
 
 t.test('one token, two scopes', async (t) => {
-  const { app, db, client, handlers } = await buildApp(t)
-  const other = await createClient(db, 'other client')
-  const mine = await seedFleet(db, handlers, client.id, 'mine')
-  const theirs = await seedFleet(db, handlers, other.id, 'theirs')
-  await seedSavings(db, client.id, 2)
-  await seedSavings(db, other.id, 3)
-  const as = (token: string) => (opts: InjectOptions | string) => {
-    const o = typeof opts === 'string' ? { url: opts } : opts
-    return app.inject({ ...o, headers: { authorization: `Bearer ${token}`, ...o.headers } })
-  }
+  const { app, db, client, other, mine, theirs, as } = await twoClients(t, { savingsDays: [2, 3] })
   const op = as(OPERATOR_TOKEN)
   const own = as(client.token)
 
@@ -158,15 +149,8 @@ t.test('client view and agent controls', async (t) => {
 })
 
 t.test('notifications, force switch, pending manual replica', async (t) => {
-  const { app, db, client, handlers } = await buildApp(t)
-  const other = await createClient(db, 'other client')
-  const f = await seedFleet(db, handlers, client.id, 'n')
-  const theirs = await seedFleet(db, handlers, other.id, 'o')
+  const { app, db, client, other, mine: f, theirs, as, handlers } = await twoClients(t, { tags: ['n', 'o'] })
   await db.insertInto('dead_letter_events').values({ topic: 'agent-events', reason: 'not JSON', raw_value: Buffer.from('{') }).execute()
-  const as = (token: string) => (opts: InjectOptions | string) => {
-    const o = typeof opts === 'string' ? { url: opts } : opts
-    return app.inject({ ...o, headers: { authorization: `Bearer ${token}`, ...o.headers } })
-  }
   const op = as(OPERATOR_TOKEN)
   const own = as(client.token)
 

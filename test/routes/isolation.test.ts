@@ -6,9 +6,8 @@
 import type { InjectOptions } from 'fastify'
 import { sql } from 'kysely'
 import t from 'tap'
-import { createClient } from '../../src/clients/client.repository.js'
-import { buildApp } from '../helper-app.js'
-import { type Fleet, seedFleet, seedSavings } from './fixtures/fleet.js'
+import type { Fleet } from './fixtures/fleet.js'
+import { twoClients } from './fixtures/two-clients.js'
 
 /**
  * `kind`: `ids` (default) names another client's ids in the path: 404; `scoped` names none: the answer
@@ -64,12 +63,7 @@ const SHARED = new Set([
 ])
 
 t.test('another client\'s ids are a 404, never data', async (t) => {
-  const { app, db, client, handlers } = await buildApp(t)
-  const other = await createClient(db, 'other client')
-  const mine = await seedFleet(db, handlers, client.id, 'mine')
-  const theirs = await seedFleet(db, handlers, other.id, 'theirs')
-  await seedSavings(db, client.id, 3)
-  await seedSavings(db, other.id, 3)
+  const { app, db, client, other, mine, theirs } = await twoClients(t, { savingsDays: [3, 3] })
 
   const doc = (await app.inject('/docs/json')).json() as { paths: Record<string, Record<string, unknown>> }
   const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
