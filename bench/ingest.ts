@@ -38,7 +38,7 @@ import { toKafkaMessage } from '../src/events/producer.js'
 import { EventSchema, type SpotEvent, TOPIC_OF, type Topics } from '../src/events/schemas.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { CONSUMER_DEFAULTS } from '../src/ingest/consumer-settings.js'
-import { createOutboxRelay } from '../src/ingest/outbox-relay.js'
+import { createOutboxRelay, leftForRelay } from '../src/ingest/outbox-relay.js'
 import { Metrics } from '../src/metrics.js'
 import { logRowOf } from '../src/log/stored-event.js'
 import { pipeline } from '../src/wiring.js'
@@ -285,7 +285,7 @@ async function inProcessService(kafka: Kafka, name: string, topics: Topics, grou
   const metrics = new Metrics()
   const producer = await connectedProducer(kafka)
   const relay = createOutboxRelay({ db, producer, commandsTopic: topics.replicaCommands, log: kafka.logger(), metrics })
-  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: () => relay.wake() })
+  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: (r) => { if (leftForRelay(r)) relay.wake() } })
   relay.start()
   await consumer.start()
   return {

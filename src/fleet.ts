@@ -24,10 +24,16 @@ export interface FleetRates {
   syncStepMs: number
   rebalancesPerAgentHour: number
   terminationsPerAgentHour: number
+  /**
+   * Days of hourly pricing snapshots published at start for every pool (the
+   * 7-day chart has lines from the first minute). Their event ids derive from
+   * the client, pool and hour, so a restarted fleet's are duplicates, ignored.
+   */
+  priceHistoryDays: number
 }
 
 export const DEFAULT_RATES: FleetRates = {
-  heartbeatMs: 10_000, pricingMs: 30_000, syncStepMs: 3_000, rebalancesPerAgentHour: 1, terminationsPerAgentHour: 0.5,
+  heartbeatMs: 10_000, pricingMs: 30_000, syncStepMs: 3_000, rebalancesPerAgentHour: 1, terminationsPerAgentHour: 0.5, priceHistoryDays: 7,
 }
 
 export interface FleetOptions {
@@ -67,11 +73,18 @@ const typeOf = (poolId: string) => poolId.slice(0, poolId.indexOf('.', poolId.in
 const azOf = (poolId: string) => poolId.slice(typeOf(poolId).length + 1)
 const newInstanceId = () => `i-${randomUUID().replace(/-/g, '').slice(0, 17)}`
 
-/** A stable agent id per client and index, so a restarted demo fleet is the same fleet. */
-export function agentIdOf(clientId: string, index: number): string {
-  const h = createHash('sha256').update(`${clientId}:agent:${index}`).digest('hex')
+/** A UUID (version 8) derived from a seed: the same seed, the same id. */
+function uuidOf(seed: string): string {
+  const h = createHash('sha256').update(seed).digest('hex')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
+
+/** A stable agent id per client and index, so a restarted demo fleet is the same fleet. */
+export function agentIdOf(clientId: string, index: number): string {
+  return uuidOf(`${clientId}:agent:${index}`)
+}
+
+const HOUR_MS = 3_600_000
 
 export async function runFleet(o: FleetOptions): Promise<Fleet> {
   const log = o.log ?? (() => {})
@@ -150,7 +163,9 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
   }
 
   // A fetch waits at most half a second for commands (kafkajs waits 5 s): stopping waits for the fetch in flight.
-  const commands = o.kafka.consumer({ groupId: `fleet-${o.clientId}`, maxWaitTimeInMs: 500 })
+  // A short session: a fleet started again soon after a stop joins its group again, and the local broker makes
+  // that join wait the session timeout less a second (kafkajs' 30 s would hold the restart for 29 s).
+  const commands = o.kafka.consumer({ groupId: `fleet-${o.clientId}`, maxWaitTimeInMs: 500, sessionTimeout: 6_000, heartbeatInterval: 1_000 })
   await commands.connect()
   // A new group starts at the beginning, a known one where it left off, so no
   // command published before this consumer joined is lost.
@@ -208,6 +223,23 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
     })
     void send(batch)
   }
+
+  // The past days, hour by hour, walking back from today's prices (so the chart meets the live snapshots).
+  const history: SpotEvent[] = []
+  const thisHour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS
+  for (const [i, pool] of POOLS.entries()) {
+    const od = Number(onDemand(pool))
+    let p = prices.get(pool)!
+    for (let h = 1; h <= rates.priceHistoryDays * 24; h++) {
+      p = Math.min(od * 0.9, Math.max(od * 0.15, p * (0.97 + Math.random() * 0.06)))
+      const at = new Date(thisHour - h * HOUR_MS).toISOString()
+      history.push(newEvent('pricing.snapshot', {
+        eventId: uuidOf(`${o.clientId}:price:${pool}:${at}`), clientId: o.clientId, agentId: agents[i % agents.length]!.id, occurredAt: at,
+        data: { poolId: pool, instanceType: typeOf(pool), region: REGION, az: azOf(pool), spotPrice: p.toFixed(4), onDemandPrice: onDemand(pool), observedAt: at, sourceType: 'demo-fleet' },
+      }))
+    }
+  }
+  if (history.length > 0) await producer.send(history)
 
   pricing()
   const timers = [setInterval(heartbeat, rates.heartbeatMs), setInterval(pricing, rates.pricingMs)]

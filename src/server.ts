@@ -10,7 +10,7 @@ import { type Config, topicsOf } from './config.js'
 import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
 import { pipeline as buildPipeline } from './wiring.js'
-import { createOutboxRelay } from './ingest/outbox-relay.js'
+import { createOutboxRelay, leftForRelay } from './ingest/outbox-relay.js'
 import { startOfflineSweeper } from './agent/offline-sweep.js'
 import { Metrics } from './metrics.js'
 import { checkBroker, checkDatabase } from './startup-checks.js'
@@ -67,7 +67,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline, urgentTopics: [t.spotInterruptions, t.replicaEvents],
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS, maxWaitTimeMs: config.KAFKA_FETCH_MAX_WAIT_MS,
     transactionMs: config.INGEST_TRANSACTION_MS,
-    onApplied: () => relay.wake(),
+    onApplied: (r) => { if (leftForRelay(r)) relay.wake() },
   })
 
   // Silent agents: every sweep at most a quarter of the timeout late (at least every 30 s, at most every 0.5 s).

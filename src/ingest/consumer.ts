@@ -10,9 +10,10 @@
  * what big ones do. At most `maxQueued` messages wait per lane; beyond that
  * eachBatch waits too (heartbeating), so kafkajs stops fetching. The
  * `urgentTopics` (interruption signals, replica events) queue in a lane of
- * their own that the one applier always takes first, and a take of the other
- * lane is cut to about `transactionMs` of work (measured on the previous
- * takes), so a notice waits at most one short transaction. One applier, not
+ * their own that the one applier takes next whenever it holds anything (the
+ * lanes alternate while both have work), and a take of the other lane is cut
+ * to about `transactionMs` of work (measured on the previous takes), so a
+ * notice waits for at most one short transaction. One applier, not
  * two: two concurrent transactions of one instance lock the same agents (a
  * take of heartbeats holds most of the fleet's), so they only waited on each
  * other's agent_locks rows.
@@ -252,8 +253,19 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     results.forEach((r, i) => record(r, groups[i]!.batch))
   }
 
-  /** The urgent lane if it holds anything, else the other one. */
-  const nextLane = (): Lane | undefined => (lanes.urgent.queue.length > 0 ? lanes.urgent : lanes.bulk.queue.length > 0 ? lanes.bulk : undefined)
+  let lastLane: Lane | undefined
+  /**
+   * The urgent lane if it holds anything and did not have the last take,
+   * else the other one. Turns alternate while both have work: an urgent
+   * message waits for at most one take of the other lane, and a steady
+   * trickle of signals and replica reports (new ones arrive with every
+   * fetch) cannot starve the heartbeats.
+   */
+  const nextLane = (): Lane | undefined => {
+    const { urgent: u, bulk: b } = lanes
+    if (u.queue.length > 0 && (lastLane !== u || b.queue.length === 0)) return u
+    return b.queue.length > 0 ? b : undefined
+  }
 
   async function runApplier(): Promise<void> {
     while (!stopping) {
@@ -263,6 +275,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         wake = undefined
         continue
       }
+      lastLane = lane
       const { queue } = lane
       // Everything handed in so far, up to the lane's limit (at least one chunk).
       const limit = lane === lanes.urgent ? chunkSize : bulkLimit()

@@ -12,6 +12,7 @@ import type { Database } from '../db/database.js'
 import type { Metrics } from '../metrics.js'
 import { EVENT_TYPE_HEADER } from '../events/producer.js'
 import { chunkByBytes } from '../db/statement-bytes.js'
+import type { ApplyResult } from '../log/apply-batch.js'
 
 export interface OutboxRelayOptions {
   db: Kysely<Database>
@@ -144,6 +145,15 @@ async function markRefused(o: OutboxRelayOptions, ids: number[], refusal: string
     .where('id', 'in', ids).execute()
 }
 
+/**
+ * Whether an applied batch left rows for the relay (commands in the outbox,
+ * dead letters): only then is it worth waking. Waking it after every
+ * transaction cost two reads of the outbox and of the dead letters each
+ * time, as many statements as the live stream's transactions themselves.
+ */
+export const leftForRelay = (r: Pick<ApplyResult, 'produced' | 'deadLettered'>): boolean =>
+  r.deadLettered > 0 || r.produced.some((p) => p.event.type.startsWith('command.'))
+
 export interface OutboxRelay {
   start(): void
   /** Holds the relay lock now: this instance is the one publishing (several instances, one relay). */
@@ -189,7 +199,8 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       try {
         while (running) {
           const n = await relayOnce({ ...o, db: conn })
-          if (n === 0) await waiter.wait(pollMs)
+          // Fewer than a full read: nothing more was pending then, and what a transaction left since woke the waiter.
+          if (n < (o.batchSize ?? 500)) await waiter.wait(pollMs)
         }
       } finally {
         holding = false

@@ -15,6 +15,9 @@ type Trx = Transaction<Database>
 
 export const CHUNK = 500
 
+/** Input ids per lookup of what they caused: under in_predicate_conversion_threshold (1,000), so the IN list stays index ranges. */
+const CAUSES_PER_STATEMENT = 900
+
 /** An input as a door hands it to the core. */
 export interface InputEntry {
   event: StoredEvent
@@ -83,9 +86,9 @@ export interface LogPage {
  * `seqs`, in seq order, each input with everything it caused (they were
  * committed together, the input first, so a produced row's seq is above its
  * cause's). What a page's inputs caused is mostly in the page itself; only
- * what lies beyond its last seq is fetched by cause, in one join through
+ * what lies beyond its last seq is fetched, by the inputs' ids through
  * idx_event_log_cause. A produced row met in a seq range whose cause is not in
- * it belongs to an input read before (with it, by that read's join), so it is
+ * it belongs to an input read before (with it, by that read's lookup), so it is
  * not repeated. Exact `seqs` (the gaps a reader goes back to) fetch what their
  * inputs caused wherever it lies.
  */
@@ -104,16 +107,18 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
   }
   const last = rows.at(-1)?.seq
   if (last !== undefined && inputs.length > 0) {
-    let beyond = db.selectFrom('event_log as i').innerJoin('event_log as c', 'c.cause_event_id', 'i.event_id')
-      .select(['c.seq', 'c.payload', 'c.cause_event_id']).where('i.source', '<>', 'decision')
-    if ('seqs' in range) {
-      beyond = beyond.where('i.seq', 'in', inputs.map((i) => i.seq))
-    } else {
-      beyond = beyond.where('i.seq', '>', range.afterSeq).where('i.seq', '<=', last).where('c.seq', '>', last)
+    // By the inputs' ids through idx_event_log_cause (its entries end with seq), not by a join from the
+    // page's seq range, which read every input row, payload and all, a second time.
+    const ids = [...byId.keys()]
+    const beyond: typeof produced = []
+    for (let i = 0; i < ids.length; i += CAUSES_PER_STATEMENT) {
+      let q = db.selectFrom('event_log').select(['seq', 'payload', 'cause_event_id']).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
+      if (!('seqs' in range)) q = q.where('seq', '>', last)
+      beyond.push(...await q.execute())
     }
-    // In the seqs case the join finds the produced rows also read above: each is attached once, by seq.
+    // In the seqs case the lookup finds the produced rows also read above: each is attached once, by seq.
     const seen = new Set(produced.map((p) => p.seq))
-    for (const p of await beyond.orderBy('c.seq').execute()) if (!seen.has(p.seq)) produced.push(p)
+    for (const p of beyond) if (!seen.has(p.seq)) produced.push(p)
     produced.sort((a, b) => a.seq - b.seq)
   }
   for (const p of produced) {

@@ -22,6 +22,15 @@ export interface Projection<T extends StoredType = StoredType> {
   readonly tables: readonly (keyof Database & string)[]
   /** Non-unique indexes of its tables that `apply` reads through: a rebuild keeps them while it builds (the others are built once, at the end). */
   readonly readIndexes?: readonly string[]
+  /** Unique indexes of its tables that only make a re-delivered event add nothing: a rebuild applies each logged event once, so it builds them at the end too. */
+  readonly replayIdempotentKeys?: readonly string[]
+  /**
+   * A rebuild's own `apply`, which may keep in memory what it wrote from one
+   * page to the next instead of reading it back: a rebuild is the shadow
+   * tables' only writer and reads the log in order. Called once per rebuild
+   * run (a resumed run starts with nothing carried and reads what it needs).
+   */
+  readonly rebuilding?: () => Projection<T>['apply']
   /** This batch's events in log order: each accepted input followed by the decisions it caused; rejected inputs never arrive.
    *  `db` is the transaction, or during replay the transaction bound to the shadow schema with withSchema(). */
   apply(db: QueryCreator<Database>, events: readonly StoredOf<T>[]): Promise<void>
@@ -41,10 +50,33 @@ export function eventsFor<T extends StoredType>(p: Projection<T>, events: readon
   return events.filter((e): e is StoredOf<T> => mine.has(e.type))
 }
 
-/** Runs each projection, in order, over the events it handles. */
-export async function applyProjections(db: QueryCreator<Database>, projections: readonly AnyProjection[], events: readonly StoredEvent[]): Promise<void> {
-  for (const p of projections) {
+/** The projections as a rebuild runs them: each with its rebuild's `apply` when it has one (fresh state per call). */
+export function forRebuild(projections: readonly AnyProjection[]): AnyProjection[] {
+  return projections.map((p) => (p.rebuilding ? { ...p, apply: p.rebuilding() } : p))
+}
+
+/**
+ * Runs each projection over the events it handles: in order (the live path:
+ * every batch takes its row locks in one order), or, for a rebuild, whose
+ * shadow tables have no other writer, all at once on the one transaction:
+ * its statements still run one after another, but one projection computes
+ * its rows while another's statement runs. Projections own their tables (a
+ * column one adds beside another's is added commutatively), so the rows do
+ * not depend on which statement ran first.
+ */
+export async function applyProjections(db: QueryCreator<Database>, projections: readonly AnyProjection[], events: readonly StoredEvent[], together = false): Promise<void> {
+  if (!together) {
+    for (const p of projections) {
+      const mine = eventsFor(p, events)
+      if (mine.length > 0) await p.apply(db, mine)
+    }
+    return
+  }
+  const runs = await Promise.allSettled(projections.map(async (p) => {
     const mine = eventsFor(p, events)
     if (mine.length > 0) await p.apply(db, mine)
-  }
+  }))
+  // Every run settled first: none is left issuing statements on a transaction that rolls back.
+  const failed = runs.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }

@@ -14,7 +14,7 @@
  * matter and a late point corrects the past intervals it falls in.
  */
 import { type QueryCreator, sql } from 'kysely'
-import type { Database, NewCostPricePoint, NewCostRecord } from '../db/database.js'
+import type { CostPricePointRow, Database, NewCostPricePoint, NewCostRecord } from '../db/database.js'
 import { fromDbTime, toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import type { StoredOf } from '../log/stored-event.js'
@@ -76,26 +76,54 @@ type Db = QueryCreator<Database>
  * (mergePoints stops at the first full one). Bounds are constants, so each
  * is an index range.
  */
-async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>): Promise<Map<string, StoredPoint[]>> {
+async function loadWindows(db: Db, fresh: ReadonlyMap<string, PricePoint[]>, carried: Heads | null): Promise<Map<string, StoredPoint[]>> {
   const byAgent = new Map<string, StoredPoint[]>()
   if (fresh.size === 0) return byAgent
   const agents = [...fresh.keys()]
-  const heads: Awaited<ReturnType<typeof headsOf>> = []
-  for (let i = 0; i < agents.length; i += HEADS_PER_STATEMENT) heads.push(...await headsOf(db, agents.slice(i, i + HEADS_PER_STATEMENT)))
+  const heads: StoredPoint[] = []
+  const unknown: string[] = []
+  for (const a of agents) {
+    const h = carried?.get(a)
+    if (h) heads.push(...h)
+    else unknown.push(a)
+  }
+  for (let i = 0; i < unknown.length; i += HEADS_PER_STATEMENT) heads.push(...(await headsOf(db, unknown.slice(i, i + HEADS_PER_STATEMENT))).map(storedPoint))
   const earliest = new Map([...fresh].map(([agentId, points]) => [agentId, Math.min(...points.map((p) => p.at))]))
-  const late = new Set(heads.filter((r) => fromDbTime(r.at).getTime() >= earliest.get(r.agent_id)!).map((r) => r.agent_id))
-  const rows = [...heads.filter((r) => !late.has(r.agent_id)), ...await lateWindows(db, [...late].map((agentId) => ({ agentId, minAt: dbTime(earliest.get(agentId)!) })))]
-  for (const r of rows) {
-    const list = byAgent.get(r.agent_id) ?? []
-    list.push({
-      agentId: r.agent_id, clientId: r.client_id, at: fromDbTime(r.at).getTime(), eventId: r.event_id, kind: r.kind,
-      carried: { instanceId: r.instance_id, poolId: r.pool_id, mode: r.mode, spotPrice: money(r.spot_price), onDemandPrice: money(r.ondemand_price) },
-      state: { instanceId: r.eff_instance_id, poolId: r.eff_pool_id, mode: r.eff_mode, spotPrice: money(r.eff_spot_price), onDemandPrice: money(r.eff_ondemand_price) },
-    })
-    byAgent.set(r.agent_id, list)
+  const late = new Set(heads.filter((p) => p.at >= earliest.get(p.agentId)!).map((p) => p.agentId))
+  const lateRows = await lateWindows(db, [...late].map((agentId) => ({ agentId, minAt: dbTime(earliest.get(agentId)!) })))
+  for (const p of [...heads.filter((h) => !late.has(h.agentId)), ...lateRows.map(storedPoint)]) {
+    const list = byAgent.get(p.agentId) ?? []
+    list.push(p)
+    byAgent.set(p.agentId, list)
   }
   for (const list of byAgent.values()) list.sort(comparePoints)
   return byAgent
+}
+
+function storedPoint(r: CostPricePointRow): StoredPoint {
+  return {
+    agentId: r.agent_id, clientId: r.client_id, at: fromDbTime(r.at).getTime(), eventId: r.event_id, kind: r.kind,
+    carried: { instanceId: r.instance_id, poolId: r.pool_id, mode: r.mode, spotPrice: money(r.spot_price), onDemandPrice: money(r.ondemand_price) },
+    state: { instanceId: r.eff_instance_id, poolId: r.eff_pool_id, mode: r.eff_mode, spotPrice: money(r.eff_spot_price), onDemandPrice: money(r.eff_ondemand_price) },
+  }
+}
+
+/**
+ * Each agent's latest points (all those at its latest time) as a rebuild has
+ * written them: what headsOf would read back. Carried from page to page, so a
+ * rebuild reads an agent's head only the first time it meets the agent.
+ */
+type Heads = Map<string, StoredPoint[]>
+
+/** The points of one agent at its latest time, after `written` (new and changed points) went over `window`. */
+function headAfter(window: readonly StoredPoint[], written: readonly StoredPoint[]): StoredPoint[] {
+  const all = new Map(window.map((p) => [p.eventId, p]))
+  for (const p of written) all.set(p.eventId, p)
+  let at = -Infinity
+  for (const p of all.values()) at = Math.max(at, p.at)
+  // As stored and read back: prices in the canonical text the DECIMAL columns give.
+  const canon = <X extends { spotPrice: string | null, onDemandPrice: string | null }>(x: X): X => ({ ...x, spotPrice: money(x.spotPrice), onDemandPrice: money(x.onDemandPrice) })
+  return [...all.values()].filter((p) => p.at === at).map((p) => ({ ...p, carried: canon(p.carried), state: canon(p.state) }))
 }
 
 /**
@@ -167,87 +195,96 @@ export const costProjection: Projection<typeof HANDLES[number]> = {
   name: 'cost',
   handles: HANDLES,
   tables: ['cost_price_points', 'cost_records', 'client_savings_daily'],
-  async apply(db, events) {
-    const causeTime = new Map<string, string>()
-    const fresh = new Map<string, PricePoint[]>()
-    const days = new Map<string, DayRow>()
-    const day = (clientId: string, date: string) => {
-      const k = `${clientId}|${date}`
-      const d = days.get(k) ?? { clientId, date, hours: 0n, actual: 0n, baseline: 0n, switches: 0, interruptions: 0, failovers: 0 }
-      days.set(k, d)
-      return d
-    }
-    for (const e of events) {
-      if (!e.type.startsWith('decision.')) causeTime.set(e.eventId, e.occurredAt)
-      if (e.type === 'decision.signal_recorded') {
-        const d = day(e.clientId, toDbTime(e.data.detectedAt).slice(0, 10))
-        d.interruptions++
-        if (e.data.responseAction === 'failover') d.failovers++
-        continue
-      }
-      const p = pricePointOf(e, causeTime)
-      if (!p) continue
-      const list = fresh.get(p.agentId)
-      if (list) list.push(p)
-      else fresh.set(p.agentId, [p])
-      if (p.kind === 'switch' || p.kind === 'failover' || p.kind === 'promotion') day(p.clientId, dbTime(p.at).slice(0, 10)).switches++
-    }
-
-    const windows = await loadWindows(db, fresh)
-    const points: StoredPoint[] = []
-    const before: CostPiece[] = []
-    const after: CostPiece[] = []
-    for (const [agentId, list] of fresh) {
-      const m = mergePoints(windows.get(agentId) ?? [], list)
-      points.push(...m.points)
-      const d = diffPieces(m.before, m.after)
-      // Only pieces that changed count: equal ones would cancel out anyway.
-      const changed = new Set([...d.upserts.map((p) => p.start), ...d.deletes.map((p) => p.start)])
-      before.push(...m.before.filter((p) => changed.has(p.start)))
-      after.push(...m.after.filter((p) => changed.has(p.start)))
-    }
-    const diff = diffPieces(before, after)
-    for (const t of dayDeltas(before, after).values()) {
-      const d = day(t.clientId, t.date)
-      d.hours += t.hours; d.actual += t.actual; d.baseline += t.baseline
-    }
-
-    if (points.length > 0) {
-      await inStatements(points.sort((a, b) => byText(a.agentId, b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
-        .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute())
-    }
-    if (diff.deletes.length > 0) {
-      await inStatements(diff.deletes, (chunk) => db.deleteFrom('cost_records').where((eb) => eb.or(chunk.map((k) =>
-        eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute())
-    }
-    if (diff.upserts.length > 0) {
-      await inStatements(diff.upserts.sort((a, b) => byText(a.agentId, b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
-        .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
-          'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute())
-    }
-    const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
-    if (dayRows.length > 0) {
-      await inStatements(dayRows.sort((a, b) => byText(a.clientId, b.clientId) || byText(a.date, b.date)).map((d) => ({
-        client_id: d.clientId, date: d.date, baseline_cost: fromMicro(d.baseline), actual_cost: fromMicro(d.actual),
-        savings: fromMicro(d.baseline - d.actual), instance_hours: fromMicro(d.hours),
-        switch_count: d.switches, interruption_count: d.interruptions, failover_count: d.failovers,
-      })), (chunk) => db.insertInto('client_savings_daily').values(chunk)
-        .onDuplicateKeyUpdate(plus(['baseline_cost', 'actual_cost', 'savings', 'instance_hours', 'switch_count', 'interruption_count', 'failover_count'] as const)).execute())
-      // A row is all zero only after a late point took amounts away; all zero is the same as no row (the procedure writes none).
-      const lowered = dayRows.filter((d) => d.hours < 0n || d.actual < 0n || d.baseline < 0n)
-      if (lowered.length > 0) {
-        await inStatements(lowered, (chunk) => db.deleteFrom('client_savings_daily').where((eb) => eb.or(chunk.map((d) => eb.and([eb('client_id', '=', d.clientId), eb('date', '=', d.date)]))))
-          .where('baseline_cost', '=', '0').where('actual_cost', '=', '0').where('instance_hours', '=', '0')
-          .where('switch_count', '=', 0).where('interruption_count', '=', 0).where('failover_count', '=', 0).execute())
-      }
-    }
-    const hours = [...poolHourDeltas(before, after).values()].filter((h) => h.hours !== 0n)
-    if (hours.length > 0) {
-      await inStatements(hours.sort((a, b) => byText(a.poolId, b.poolId) || a.bucket - b.bucket).map((h) => ({
-        pool_id: h.poolId, bucket_start: dbTime(h.bucket).slice(0, 19), instance_hours_observed: fromMicro(h.hours),
-      })), (chunk) => db.insertInto('pool_reliability_metrics').values(chunk).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute())
-      const lowered = hours.filter((h) => h.hours < 0n)
-      if (lowered.length > 0) await deleteEmptyBuckets(db, lowered.map((h) => ({ poolId: h.poolId, bucket: dbTime(h.bucket).slice(0, 19) })))
-    }
+  apply: (db, events) => applyCost(db, events, null),
+  rebuilding() {
+    const heads: Heads = new Map()
+    return (db, events) => applyCost(db, events, heads)
   },
+}
+
+/** One batch (or rebuild page); `heads` is what a rebuild carries from page to page, null on the live path. */
+async function applyCost(db: Db, events: readonly Handled[], heads: Heads | null): Promise<void> {
+  const causeTime = new Map<string, string>()
+  const fresh = new Map<string, PricePoint[]>()
+  const days = new Map<string, DayRow>()
+  const day = (clientId: string, date: string) => {
+    const k = `${clientId}|${date}`
+    const d = days.get(k) ?? { clientId, date, hours: 0n, actual: 0n, baseline: 0n, switches: 0, interruptions: 0, failovers: 0 }
+    days.set(k, d)
+    return d
+  }
+  for (const e of events) {
+    if (!e.type.startsWith('decision.')) causeTime.set(e.eventId, e.occurredAt)
+    if (e.type === 'decision.signal_recorded') {
+      const d = day(e.clientId, toDbTime(e.data.detectedAt).slice(0, 10))
+      d.interruptions++
+      if (e.data.responseAction === 'failover') d.failovers++
+      continue
+    }
+    const p = pricePointOf(e, causeTime)
+    if (!p) continue
+    const list = fresh.get(p.agentId)
+    if (list) list.push(p)
+    else fresh.set(p.agentId, [p])
+    if (p.kind === 'switch' || p.kind === 'failover' || p.kind === 'promotion') day(p.clientId, dbTime(p.at).slice(0, 10)).switches++
+  }
+
+  const windows = await loadWindows(db, fresh, heads)
+  const points: StoredPoint[] = []
+  const before: CostPiece[] = []
+  const after: CostPiece[] = []
+  for (const [agentId, list] of fresh) {
+    const window = windows.get(agentId) ?? []
+    const m = mergePoints(window, list)
+    points.push(...m.points)
+    if (heads && m.points.length > 0) heads.set(agentId, headAfter(window, m.points))
+    const d = diffPieces(m.before, m.after)
+    // Only pieces that changed count: equal ones would cancel out anyway.
+    const changed = new Set([...d.upserts.map((p) => p.start), ...d.deletes.map((p) => p.start)])
+    before.push(...m.before.filter((p) => changed.has(p.start)))
+    after.push(...m.after.filter((p) => changed.has(p.start)))
+  }
+  const diff = diffPieces(before, after)
+  for (const t of dayDeltas(before, after).values()) {
+    const d = day(t.clientId, t.date)
+    d.hours += t.hours; d.actual += t.actual; d.baseline += t.baseline
+  }
+
+  if (points.length > 0) {
+    await inStatements(points.sort((a, b) => byText(a.agentId, b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
+      .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute())
+  }
+  if (diff.deletes.length > 0) {
+    await inStatements(diff.deletes, (chunk) => db.deleteFrom('cost_records').where((eb) => eb.or(chunk.map((k) =>
+      eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute())
+  }
+  if (diff.upserts.length > 0) {
+    await inStatements(diff.upserts.sort((a, b) => byText(a.agentId, b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
+      .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
+        'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute())
+  }
+  const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
+  if (dayRows.length > 0) {
+    await inStatements(dayRows.sort((a, b) => byText(a.clientId, b.clientId) || byText(a.date, b.date)).map((d) => ({
+      client_id: d.clientId, date: d.date, baseline_cost: fromMicro(d.baseline), actual_cost: fromMicro(d.actual),
+      savings: fromMicro(d.baseline - d.actual), instance_hours: fromMicro(d.hours),
+      switch_count: d.switches, interruption_count: d.interruptions, failover_count: d.failovers,
+    })), (chunk) => db.insertInto('client_savings_daily').values(chunk)
+      .onDuplicateKeyUpdate(plus(['baseline_cost', 'actual_cost', 'savings', 'instance_hours', 'switch_count', 'interruption_count', 'failover_count'] as const)).execute())
+    // A row is all zero only after a late point took amounts away; all zero is the same as no row (the procedure writes none).
+    const lowered = dayRows.filter((d) => d.hours < 0n || d.actual < 0n || d.baseline < 0n)
+    if (lowered.length > 0) {
+      await inStatements(lowered, (chunk) => db.deleteFrom('client_savings_daily').where((eb) => eb.or(chunk.map((d) => eb.and([eb('client_id', '=', d.clientId), eb('date', '=', d.date)]))))
+        .where('baseline_cost', '=', '0').where('actual_cost', '=', '0').where('instance_hours', '=', '0')
+        .where('switch_count', '=', 0).where('interruption_count', '=', 0).where('failover_count', '=', 0).execute())
+    }
+  }
+  const hours = [...poolHourDeltas(before, after).values()].filter((h) => h.hours !== 0n)
+  if (hours.length > 0) {
+    await inStatements(hours.sort((a, b) => byText(a.poolId, b.poolId) || a.bucket - b.bucket).map((h) => ({
+      pool_id: h.poolId, bucket_start: dbTime(h.bucket).slice(0, 19), instance_hours_observed: fromMicro(h.hours),
+    })), (chunk) => db.insertInto('pool_reliability_metrics').values(chunk).onDuplicateKeyUpdate(plus(['instance_hours_observed'] as const)).execute())
+    const lowered = hours.filter((h) => h.hours < 0n)
+    if (lowered.length > 0) await deleteEmptyBuckets(db, lowered.map((h) => ({ poolId: h.poolId, bucket: dbTime(h.bucket).slice(0, 19) })))
+  }
 }

@@ -26,6 +26,7 @@ export const interruptionsProjection: Projection<'decision.signal_recorded' | 'r
   name: 'interruptions',
   handles: ['decision.signal_recorded', 'replica.promoted'],
   tables: ['spot_interruption_events'],
+  replayIdempotentKeys: ['uq_interruption_event'],
   readIndexes: ['idx_interruption_replica'],
   async apply(db, events) {
     const rows: NewSpotInterruptionEvent[] = []

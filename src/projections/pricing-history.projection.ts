@@ -42,6 +42,8 @@ export const pricingHistoryProjection: Projection<typeof HANDLES[number]> = {
   name: 'pricing-history',
   handles: HANDLES,
   tables: ['pricing_snapshots_clean', 'spot_pools', 'pricing_buckets'],
+  // A random uuid per row: on a rebuild, one sorted build at the end instead of a B-tree insert per snapshot.
+  replayIdempotentKeys: ['uq_pricing_event'],
   async apply(db, snaps) {
     await inStatements(snaps.map((e) => ({
       event_id: e.eventId, pool_id: e.data.poolId, instance_type: e.data.instanceType, region: e.data.region,

@@ -38,6 +38,7 @@ export const switchesProjection: Projection<Handled> = {
   name: 'switches',
   handles: ['agent.instance_switched', 'decision.failover_executed', 'decision.replica_promoted'],
   tables: ['instance_switches'],
+  replayIdempotentKeys: ['uq_instance_switches_event'],
   async apply(db, events) {
     await inStatements(events.map(row), (chunk) => db.insertInto('instance_switches').values(chunk).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute())
   },

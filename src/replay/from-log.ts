@@ -20,7 +20,7 @@ import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
 import { type LogPage, logHead, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
-import { type AnyProjection, applyProjections } from '../log/projection.js'
+import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
 import { type Progress, silentProgress } from './progress.js'
 import { analyzeShadow, createShadow, dropShadow, restoreIndexes, swapIn, swapped } from './shadow.js'
 
@@ -102,7 +102,9 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
     shadow = `${live.slice(0, 40)}_rebuild_${id}`
     await db.updateTable('replay_rebuilds').set({ shadow_database: shadow }).where('id', '=', id).execute()
   }
-  await createShadow(db, live, shadow, tables, new Set(opts.projections.flatMap((p) => [...p.readIndexes ?? []])))
+  await createShadow(db, live, shadow, tables, new Set(opts.projections.flatMap((p) => [...p.readIndexes ?? []])),
+    new Set(opts.projections.flatMap((p) => [...p.replayIdempotentKeys ?? []])))
+  const projections = forRebuild(opts.projections)
 
   const pageSize = opts.pageSize ?? DEFAULT_PAGE
   const ttl = opts.gapTtlMs ?? 60_000
@@ -135,7 +137,7 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
       ahead = { after: nextPosition, page: next }
     }
     await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-      await applyProjections(trx.withSchema(shadow), opts.projections, streamOf(late, page))
+      await applyProjections(trx.withSchema(shadow), projections, streamOf(late, page), true)
       await trx.updateTable('replay_rebuilds').set({
         position: nextPosition, pending_gaps: JSON.stringify([...nextGaps]), events_applied: rows + read,
       }).where('id', '=', id).execute()

@@ -6,9 +6,11 @@
  *
  * While a shadow is built, its tables keep only the primary and unique keys
  * (the upserts need them) and the indexes a projection says it reads
- * through; every other index is dropped at creation and built again, in the
- * live table's order, once the log is caught up (restoreIndexes): one sorted
- * build per index instead of a B-tree insert per row.
+ * through; every other index, and the unique keys that only make a
+ * re-delivered event add nothing (a rebuild applies each logged event once),
+ * is dropped at creation and built again, in the live table's order, once
+ * the log is caught up (restoreIndexes): one sorted build per index instead
+ * of a B-tree insert per row.
  */
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
@@ -42,13 +44,13 @@ async function indexesOf(db: Kysely<Database>, schema: string, tables: readonly 
   return out
 }
 
-/** The shadow's tables, created LIKE the live ones; non-unique indexes not in `keep` are left out until restoreIndexes. */
-export async function createShadow(db: Kysely<Database>, live: string, shadow: string, tables: readonly string[], keep: ReadonlySet<string> = new Set()): Promise<void> {
+/** The shadow's tables, created LIKE the live ones; non-unique indexes not in `keep`, and the unique ones in `deferUnique`, are left out until restoreIndexes. */
+export async function createShadow(db: Kysely<Database>, live: string, shadow: string, tables: readonly string[], keep: ReadonlySet<string> = new Set(), deferUnique: ReadonlySet<string> = new Set()): Promise<void> {
   if (tables.length === 0) return
   await sql.raw(`CREATE DATABASE IF NOT EXISTS ${q(shadow)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`).execute(db)
   for (const t of tables) await sql.raw(`CREATE TABLE IF NOT EXISTS ${q(shadow)}.${q(t)} LIKE ${q(live)}.${q(t)}`).execute(db)
   for (const [t, defs] of await indexesOf(db, shadow, tables)) {
-    const deferred = defs.filter((d) => !d.unique && !keep.has(d.name))
+    const deferred = defs.filter((d) => (d.unique ? deferUnique.has(d.name) : !keep.has(d.name)))
     if (deferred.length > 0) await sql.raw(`ALTER TABLE ${q(shadow)}.${q(t)} ${deferred.map((d) => `DROP INDEX ${q(d.name)}`).join(', ')}`).execute(db)
   }
 }
