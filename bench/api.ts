@@ -9,7 +9,11 @@
  * backfill, which a test holds equal to the projection's); the goal is p99
  * under 20 ms.
  *
- *   npm run bench:api        (AGENTS=1000 DAYS=30 SECONDS=10 CONNECTIONS=1,10)
+ * Every route is measured as a browser calls it (gzip accepted) at each
+ * concurrency, without gzip, and on the response cache's miss path (a commit
+ * of the client's data before each request).
+ *
+ *   npm run bench:api        (AGENTS=1000 DAYS=30 SECONDS=10 CONNECTIONS=1,10 MISSES=200)
  */
 import { randomUUID } from 'node:crypto'
 import { cpus, loadavg } from 'node:os'
@@ -23,6 +27,7 @@ import { createDb } from '../src/db/connect.js'
 import type { Database, NewAgent, NewPricingSnapshot, NewReplicaInstance } from '../src/db/database.js'
 import { ensureDatabase, migrateToLatest } from '../src/db/migrate.js'
 import { toDbTime } from '../src/db/time.js'
+import { PRICING_SCOPE, bumpReadVersions, clientScope } from '../src/log/read-versions.js'
 import { Metrics } from '../src/metrics.js'
 import { pipeline } from '../src/wiring.js'
 
@@ -31,6 +36,8 @@ const DAYS = Number(process.env.DAYS ?? 30)
 const SECONDS = Number(process.env.SECONDS ?? 10)
 // Each route at each concurrency: 1 connection is the service time, 10 a busy UI's worth of callers.
 const CONNECTIONS = (process.env.CONNECTIONS ?? '1,10').split(',').map(Number)
+// Requests of the miss path per route (each after a commit).
+const MISSES = Number(process.env.MISSES ?? 200)
 const url = process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/test'
 const TYPES = ['m5.large', 'c5.xlarge']
 // 12 pools per instance type: the region's six AZs and six Local Zones.
@@ -92,9 +99,35 @@ async function seed(db: Kysely<Database>, clientId: string): Promise<string> {
 
 interface Figures { p50: number, p99: number, rps: number, errors: number, bytes: number }
 
-async function load(target: string, token: string, connections: number, duration = SECONDS): Promise<Figures> {
-  const r = await autocannon({ url: target, connections, duration, headers: { authorization: `Bearer ${token}` } })
+// What a browser sends: the UI's fetches accept gzip.
+const BROWSER = { 'accept-encoding': 'gzip, deflate, br' }
+
+async function load(target: string, headers: Record<string, string>, connections: number, duration = SECONDS): Promise<Figures> {
+  // In a worker thread: the client's parsing of the answers stays off the server's event loop, as a browser's would.
+  const r = await autocannon({ url: target, connections, duration, headers, workers: 1 })
   return { p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, errors: r.errors + r.non2xx, bytes: r.throughput.average / Math.max(1, r.requests.average) }
+}
+
+const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+
+/**
+ * The cache's miss path, one connection: before each request a committed
+ * change of the client (its data version bumped, as an applied batch does),
+ * so every answer is built again from the database.
+ */
+async function misses(db: Kysely<Database>, clientId: string, target: string, headers: Record<string, string>, n = MISSES): Promise<Figures> {
+  const times: number[] = []
+  let bytes = 0
+  const started = performance.now()
+  for (let i = 0; i < n; i++) {
+    await db.transaction().execute((trx) => bumpReadVersions(trx, [clientScope(clientId), PRICING_SCOPE]))
+    const t0 = performance.now()
+    const r = await fetch(target, { headers })
+    bytes += (await r.arrayBuffer()).byteLength
+    times.push(performance.now() - t0)
+  }
+  const sorted = times.sort((a, b) => a - b)
+  return { p50: Math.round(percentile(sorted, 0.5)), p99: Math.round(percentile(sorted, 0.99)), rps: n / ((performance.now() - started) / 1000), errors: 0, bytes: bytes / n }
 }
 
 async function main(): Promise<void> {
@@ -126,14 +159,18 @@ async function main(): Promise<void> {
     console.log(`autocannon: ${CONNECTIONS.join(' and ')} connections, ${SECONDS} s per route; goal p99 < 20 ms`)
     console.log('| route | p50 ms | p99 ms | req/s | body | errors |')
     console.log('|---|---|---|---|---|---|')
+    const auth = { authorization: `Bearer ${client.token}` }
+    const row = (label: string, f: Figures) =>
+      console.log(`| ${label} | ${f.p50} | ${f.p99} | ${f.rps.toFixed(0)} | ${(f.bytes / 1024).toFixed(0)} KiB | ${f.errors} |`)
     for (const [label, target] of routes) {
-      const check = await fetch(target, { headers: { authorization: `Bearer ${client.token}` } })
+      const check = await fetch(target, { headers: auth })
       if (!check.ok) throw new Error(`${label}: ${check.status} ${await check.text()}`)
-      await load(target, client.token, Math.max(...CONNECTIONS), 3) // warm-up: JIT, buffer pool
+      await load(target, { ...auth, ...BROWSER }, Math.max(...CONNECTIONS), 3) // warm-up: JIT, buffer pool
       for (const connections of CONNECTIONS) {
-        const f = await load(target, client.token, connections)
-        console.log(`| ${label}, ${connections} connection${connections === 1 ? '' : 's'} | ${f.p50} | ${f.p99} | ${f.rps.toFixed(0)} | ${(f.bytes / 1024).toFixed(0)} KiB | ${f.errors} |`)
+        row(`${label}, ${connections} connection${connections === 1 ? '' : 's'}`, await load(target, { ...auth, ...BROWSER }, connections))
       }
+      row(`${label}, 1 connection, no gzip`, await load(target, auth, 1))
+      row(`${label}, 1 connection, every answer rebuilt (a commit before each)`, await misses(db, client.id, target, { ...auth, ...BROWSER }))
     }
     console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(', ')} (${cpus().length} cores): figures hold only on an otherwise idle machine`)
   } finally {

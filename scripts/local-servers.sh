@@ -78,6 +78,9 @@ start() {
   cat "$envfile"
 }
 
+# `start` keeps its servers up for every later run until `stop`; the mark says so.
+start_kept() { start; touch "$state/kept"; }
+
 # With an argument, only that broker: a `run` stops the one it started, not
 # one a later invocation started after `stop` had taken this one away.
 stop_kafka() {
@@ -95,7 +98,7 @@ stop_mariadb() {
   fi
 }
 
-stop() { stop_kafka; stop_mariadb; }
+stop() { stop_kafka; stop_mariadb; rm -f "$state/kept"; }
 
 # `run` stops only what this invocation started, so a run that reused
 # servers from `start` (or from a concurrent run) leaves them up.
@@ -117,7 +120,8 @@ guard_started_kafka() {
   exec 9> >(trap '' INT TERM; cat >/dev/null
     if [ "$(cat "$state/kcat.pid" 2>/dev/null)" = "$pid" ]; then
       kill -KILL -- "-$pid" 2>/dev/null; rm -f "$state/kcat.pid" "$state/kafka.addr"
-    fi)
+    fi
+    [ -z "$private_state" ] || rm -rf "$private_state")
 }
 
 # Runs the command in the background and waits, so a SIGINT/SIGTERM to this
@@ -153,13 +157,27 @@ run_child() {
   return "$code"
 }
 
+# A run uses the servers `start` keeps up; otherwise it gets a state directory
+# of its own (its own broker and env file), so one run never takes another's
+# broker away when it ends (`npm test` in one terminal while `npm start` runs
+# in another) nor rewrites its env file. MariaDB is one server either way.
+private_state=
+use_private_state() {
+  if [ -f "$state/kept" ] && kcat_alive; then return; fi
+  private_state="$state/run.$$"
+  state=$private_state
+  envfile="$state/servers.env"
+  mkdir -p "$state"
+}
+
 case "${1:-}" in
-  start) start ;;
+  start) start_kept ;;
   stop) stop ;;
   run)
     shift
+    use_private_state
     start >/dev/null
-    trap stop_started_here EXIT
+    trap 'stop_started_here; [ -z "$private_state" ] || rm -rf "$private_state"' EXIT
     guard_started_kafka
     set -a; . "$envfile"; set +a
     run_child "$@"

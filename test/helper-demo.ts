@@ -4,7 +4,7 @@
  * broker of its own, and check that a stopped demo left nothing behind.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Test } from 'tap'
@@ -49,9 +49,12 @@ export async function startDemo(t: Test, env: NodeJS.ProcessEnv) {
   const tree = processes().filter((p) => p.pgid === npm.pid)
   const node = tree.find((p) => p.cmd.includes('dist/src/bin.js demo') && p.cmd.startsWith('node'))
   const wrapper = tree.find((p) => p.cmd.includes('local-servers.sh run') && p.pid === node?.ppid)
-  const kcat = Number(readFileSync(path.join(env.LOCAL_SERVERS_STATE!, 'kcat.pid'), 'utf8'))
-  t.ok(node && wrapper && alive(kcat), 'npm, the wrapper, node and the broker are running')
-  return { npm, node: node!, wrapper: wrapper!, kcat, clientId: running![1]!, token: running![2]!, output: () => out }
+  // The broker the wrapper started (in the state directory of its own run), or null when KAFKA_BROKERS named one.
+  const kcatFile = path.join(env.LOCAL_SERVERS_STATE!, `run.${wrapper?.pid}`, 'kcat.pid')
+  const kcat = existsSync(kcatFile) ? Number(readFileSync(kcatFile, 'utf8')) : null
+  const runState = path.dirname(kcatFile)
+  t.ok(node && wrapper && (kcat === null ? env.KAFKA_BROKERS : alive(kcat)), 'npm, the wrapper, node and the broker are running')
+  return { npm, node: node!, wrapper: wrapper!, kcat, runState, clientId: running![1]!, token: running![2]!, output: () => out }
 }
 
 export type Demo = Awaited<ReturnType<typeof startDemo>>
@@ -67,5 +70,7 @@ export async function allGone(t: Test, d: Demo, port: number) {
     !processes().some((p) => p.pgid === d.npm.pid || p.pid === d.node.pid || p.pid === d.wrapper.pid || p.pid === d.kcat), 30_000)
   t.pass('no process of the tree is left, the broker included')
   t.ok(await portFree(port), `port ${port} is free`)
+  await waitFor('the run\'s state directory removed', () => !existsSync(d.runState), 10_000)
+  t.pass('nor the state directory of its run')
 }
 

@@ -135,10 +135,16 @@ function headAfter(window: readonly StoredPoint[], written: readonly StoredPoint
  */
 const HEADS_PER_STATEMENT = 900
 
-/** Each agent's latest points (a loose index scan of the primary key). */
+/**
+ * Each agent's latest points (a loose index scan of the primary key). The
+ * index is named: every index of the table starts with agent_id, so without
+ * it MariaDB dives into all three for each agent of the IN list while it
+ * plans, which took longer than running the statement (5-40 ms against 2 ms
+ * for 77 agents, on the loaded machine; the heaviest statement of a live stream).
+ */
 function headsOf(db: Db, agents: readonly string[]) {
-  const latest = db.selectFrom('cost_price_points').select(['agent_id', (eb) => eb.fn.max('at').as('at')])
-    .where('agent_id', 'in', agents).groupBy('agent_id').as('l')
+  const latest = sql<{ agent_id: string, at: string }>`(SELECT agent_id, MAX(at) AS at FROM cost_price_points FORCE INDEX (PRIMARY)
+    WHERE agent_id IN (${sql.join([...agents])}) GROUP BY agent_id)`.as('l')
   return db.selectFrom('cost_price_points as p').innerJoin(latest, (j) => j.onRef('l.agent_id', '=', 'p.agent_id').onRef('l.at', '=', 'p.at'))
     .selectAll('p').execute()
 }

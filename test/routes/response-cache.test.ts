@@ -3,7 +3,8 @@
 // cache. A change committed through either door (HTTP on one instance, the
 // consumer's applyBatch) is in the very next answer of both; an unchanged
 // answer comes from the cache with the same ETag, If-None-Match answers 304,
-// and concurrent misses build once.
+// gzip is served to clients that accept it, and concurrent misses build once.
+import { gunzipSync } from 'node:zlib'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
 import { app as appPlugin } from '../../src/app.js'
@@ -35,6 +36,7 @@ t.test('two instances, one database: every committed change is in the next answe
     t.same(first.json(), [], 'the failover promoted the only replica')
     const again = await get(a, replicas)
     t.equal(again.headers.etag, first.headers.etag)
+    t.equal(again.headers['cache-control'], 'private, no-cache', 'browsers revalidate, shared caches keep nothing')
     t.equal(again.body, first.body)
     t.match(results(metricsA, route), { miss: 1, hit: 1 })
     const unchanged = await get(a, replicas, { 'if-none-match': String(first.headers.etag) })
@@ -43,8 +45,25 @@ t.test('two instances, one database: every committed change is in the next answe
     t.equal((await get(b, replicas)).headers.etag, first.headers.etag, 'the other instance builds the same body')
   })
 
+  await t.test('gzip for clients that accept it: the same JSON, its own ETag', async (t) => {
+    await b.inject({ method: 'POST', url: `/api/agents/${fleet.agentId}/replicas`, headers, payload: {} }) // a body that is not []
+    const plain = await get(a, replicas)
+    const zipped = await get(a, replicas, { 'accept-encoding': 'gzip, deflate, br' })
+    t.equal(zipped.headers['content-encoding'], 'gzip')
+    t.match(zipped.headers.vary, /accept-encoding/)
+    t.equal(gunzipSync(zipped.rawPayload).toString(), plain.body)
+    t.not(zipped.headers.etag, plain.headers.etag)
+    t.equal((await get(a, replicas, { 'accept-encoding': 'gzip', 'if-none-match': String(zipped.headers.etag) })).statusCode, 304)
+    t.equal((await get(a, replicas, { 'accept-encoding': 'gzip;q=0' })).headers['content-encoding'], undefined, 'q=0 refuses it')
+    t.equal((await get(a, replicas, { 'if-none-match': String(zipped.headers.etag) })).statusCode, 200, 'not the identity body\'s tag')
+  })
+
   await t.test('a replica created over HTTP on B is in A\'s next answer', async (t) => {
     const before = await get(a, replicas)
+    const [live] = before.json()
+    const deleted = await b.inject({ method: 'DELETE', url: `/api/agents/${fleet.agentId}/replicas/${live.replica.id}`, headers })
+    t.equal(deleted.statusCode, 200)
+    t.same((await get(a, replicas)).json(), [], 'the deleted replica is gone at once')
     const created = await b.inject({ method: 'POST', url: `/api/agents/${fleet.agentId}/replicas`, headers, payload: {} })
     t.equal(created.statusCode, 201)
     const after = await get(a, replicas)
