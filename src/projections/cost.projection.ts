@@ -143,7 +143,8 @@ const HEADS_PER_STATEMENT = 900
  * for 77 agents, on the loaded machine; the heaviest statement of a live stream).
  */
 function headsOf(db: Db, agents: readonly string[]) {
-  const latest = sql<{ agent_id: string, at: string }>`(SELECT agent_id, MAX(at) AS at FROM cost_price_points FORCE INDEX (PRIMARY)
+  // sql.table, not the bare name: a rebuild binds `db` to its shadow schema with withSchema(), which only qualifies table nodes.
+  const latest = sql<{ agent_id: string, at: string }>`(SELECT agent_id, MAX(at) AS at FROM ${sql.table('cost_price_points')} FORCE INDEX (PRIMARY)
     WHERE agent_id IN (${sql.join([...agents])}) GROUP BY agent_id)`.as('l')
   return db.selectFrom('cost_price_points as p').innerJoin(latest, (j) => j.onRef('l.agent_id', '=', 'p.agent_id').onRef('l.at', '=', 'p.at'))
     .selectAll('p').execute()
