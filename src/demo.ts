@@ -102,10 +102,12 @@ export async function resetCheckpointsAhead(db: Kysely<Database>, kafka: Kafka, 
 export function stopRequested(log: (m: string) => void): Promise<string> {
   return new Promise((resolve) => {
     let first: string | undefined
+    // Each later reason said once: Ctrl-C under npm delivers the same signal two or three times, and the parent
+    // check would repeat every half second while the stop runs.
+    const said = new Set<string>()
     const stop = (why: string) => {
-      if (first !== undefined) return log(`${why}: already stopping`)
-      first = why
-      resolve(why)
+      if (first === undefined) { first = why; said.add(why); return resolve(why) }
+      if (!said.has(why)) { said.add(why); log(`${why}: already stopping`) }
     }
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stop(s))
     const parent = process.ppid

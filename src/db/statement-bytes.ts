@@ -6,7 +6,8 @@
  * its escaped values: a Buffer goes as X'hex' (twice its length), a string
  * with a backslash before each quote, backslash and control character.
  */
-import { sql, type Kysely } from 'kysely'
+import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type SqlValue, escape } from 'mysql2'
 
 /** Room for the statement's own text (INSERT INTO ... (columns) ... ON DUPLICATE KEY ...). */
 const STATEMENT_TEXT = 16 * 1024
@@ -66,4 +67,29 @@ export function chunkByBytes<T>(rows: readonly T[], maxRows: number, maxBytes: n
  */
 export async function inStatements<T extends object>(rows: readonly T[], write: (chunk: T[]) => Promise<unknown>, maxRows = 2000): Promise<void> {
   for (const chunk of chunkByBytes(rows, maxRows, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
+}
+
+/**
+ * The VALUES lists of a multi-row INSERT as text, each cut under `maxBytes`
+ * (measured on the text itself) and `maxRows`, for the inserts of the most
+ * rows (a replay writes millions): each value escaped once, by mysql2's own
+ * escaping (what its client-side interpolation does), where values() builds
+ * a node per value, compiles it to a placeholder and mysql2 then
+ * interpolates it again. Columns in `cols` order; a missing one is DEFAULT,
+ * as in values(). Use with `.columns(cols).expression(chunk)`.
+ */
+export function valuesText<C extends string, R extends { readonly [K in C]?: SqlValue }>(cols: readonly C[], rows: readonly R[], maxRows = 2000, maxBytes = DEFAULT_STATEMENT_BYTES): RawBuilder<unknown>[] {
+  const out: RawBuilder<unknown>[] = []
+  let cur: string[] = []
+  let bytes = 0
+  const flush = () => { if (cur.length > 0) out.push(sql.raw(`values ${cur.join(', ')}`)); cur = []; bytes = 0 }
+  for (const r of rows) {
+    const text = `(${cols.map((c) => { const v = r[c]; return v === undefined ? 'DEFAULT' : escape(v) }).join(', ')})`
+    const b = Buffer.byteLength(text) + 2
+    if (cur.length >= maxRows || (cur.length > 0 && bytes + b > maxBytes)) flush()
+    cur.push(text)
+    bytes += b
+  }
+  flush()
+  return out
 }

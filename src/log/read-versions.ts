@@ -2,7 +2,7 @@
  * Data versions for caches of read models (the HTTP response cache,
  * src/plugins/response-cache.ts). A scope names what a cached answer read:
  * `client:<id>` (that client's agents and replicas), `pricing` (the shared
- * price tables). Every transaction that applies inputs bumps, in one
+ * price tables), `replay` (every table a replay swapped in). Every transaction that applies inputs bumps, in one
  * statement, each scope its inputs and decisions touched; a reader's version
  * of a scope is the sum of its counters, which only grows. Read before the
  * data it validates, it proves a cached answer built after reading the same
@@ -13,14 +13,16 @@
  * two that drew the same slot only wait for each other's commit.
  */
 import { randomInt } from 'node:crypto'
-import { type Kysely, type Transaction, sql } from 'kysely'
+import { CompiledQuery, type Kysely, type Transaction, sql } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { StoredEvent } from './stored-event.js'
 
-export type ReadScope = `client:${string}` | 'pricing'
+export type ReadScope = `client:${string}` | 'pricing' | 'replay'
 
 export const clientScope = (clientId: string): ReadScope => `client:${clientId}`
 export const PRICING_SCOPE: ReadScope = 'pricing'
+/** Bumped when a replay swaps rebuilt tables in: part of every version read. */
+export const REPLAY_SCOPE: ReadScope = 'replay'
 
 const SLOT = randomInt(64)
 
@@ -41,10 +43,12 @@ export async function bumpReadVersions(trx: Transaction<Database>, scopes: reado
     .onDuplicateKeyUpdate({ version: sql`version + 1` }).execute()
 }
 
-/** The current version of `scopes` together: a text that changes whenever any of them does. */
-export async function readVersion(db: Kysely<Database>, scopes: readonly ReadScope[]): Promise<string> {
-  const rows = await db.selectFrom('read_versions').select(['scope', sql<string>`SUM(version)`.as('v')])
-    .where('scope', 'in', scopes).groupBy('scope').execute()
+/** The current version of `scopes` (and of the replay scope) together: a text that changes whenever any of them does. */
+export async function readVersion(db: Kysely<Database>, only: readonly ReadScope[]): Promise<string> {
+  const scopes = [...only, REPLAY_SCOPE]
+  // Every cached answer runs this: text built here, not by the query builder (whose compile cost more than the round trip).
+  const { rows } = await db.executeQuery<{ scope: string, v: string | number }>(CompiledQuery.raw(
+    `SELECT scope, SUM(version) AS v FROM read_versions WHERE scope IN (${scopes.map(() => '?').join(', ')}) GROUP BY scope`, scopes))
   const sums = new Map(rows.map((r) => [r.scope, String(r.v)]))
   return scopes.map((s) => sums.get(s) ?? '0').join('.')
 }

@@ -23,7 +23,7 @@ import {
 } from './cost-intervals.js'
 import { fromMicro } from './fixed-point.js'
 // A late or skewed point (a signal dated 1970) can reshape years of intervals and hour buckets at once: every write and delete is cut by bytes.
-import { inStatements } from '../db/statement-bytes.js'
+import { inStatements, valuesText } from '../db/statement-bytes.js'
 
 const HANDLES = [
   'agent.registered', 'agent.heartbeat', 'agent.instance_switched',
@@ -143,7 +143,8 @@ const HEADS_PER_STATEMENT = 900
  * for 77 agents, on the loaded machine; the heaviest statement of a live stream).
  */
 function headsOf(db: Db, agents: readonly string[]) {
-  const latest = sql<{ agent_id: string, at: string }>`(SELECT agent_id, MAX(at) AS at FROM cost_price_points FORCE INDEX (PRIMARY)
+  // sql.table, not the bare name: a rebuild binds `db` to its shadow schema with withSchema(), which only qualifies table nodes.
+  const latest = sql<{ agent_id: string, at: string }>`(SELECT agent_id, MAX(at) AS at FROM ${sql.table('cost_price_points')} FORCE INDEX (PRIMARY)
     WHERE agent_id IN (${sql.join([...agents])}) GROUP BY agent_id)`.as('l')
   return db.selectFrom('cost_price_points as p').innerJoin(latest, (j) => j.onRef('l.agent_id', '=', 'p.agent_id').onRef('l.at', '=', 'p.at'))
     .selectAll('p').execute()
@@ -162,6 +163,12 @@ async function lateWindows(db: Db, agents: readonly { agentId: string, minAt: st
 
 // DECIMAL comes back padded ("0.034500"); the events carry canonical text.
 const money = (v: string | null) => (v === null ? null : v.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, ''))
+
+// The columns pointRow and costRow fill, in the order their VALUES are written (valuesText).
+const POINT_COLUMNS = ['agent_id', 'at', 'event_id', 'client_id', 'kind', 'instance_id', 'pool_id', 'mode', 'spot_price', 'ondemand_price',
+  'eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const satisfies readonly (keyof NewCostPricePoint)[]
+const COST_COLUMNS = ['event_id', 'client_id', 'agent_id', 'instance_id', 'pool_id', 'mode', 'period_start', 'period_end', 'record_date', 'hours',
+  'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const satisfies readonly (keyof NewCostRecord)[]
 
 function pointRow(p: StoredPoint): NewCostPricePoint {
   return {
@@ -257,17 +264,21 @@ async function applyCost(db: Db, events: readonly Handled[], heads: Heads | null
   }
 
   if (points.length > 0) {
-    await inStatements(points.sort((a, b) => byText(a.agentId, b.agentId) || comparePoints(a, b)).map(pointRow), (chunk) => db.insertInto('cost_price_points').values(chunk)
-      .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute())
+    for (const chunk of valuesText(POINT_COLUMNS, points.sort((a, b) => byText(a.agentId, b.agentId) || comparePoints(a, b)).map(pointRow))) {
+      await db.insertInto('cost_price_points').columns(POINT_COLUMNS).expression(chunk)
+        .onDuplicateKeyUpdate(values(['eff_instance_id', 'eff_pool_id', 'eff_mode', 'eff_spot_price', 'eff_ondemand_price'] as const)).execute()
+    }
   }
   if (diff.deletes.length > 0) {
     await inStatements(diff.deletes, (chunk) => db.deleteFrom('cost_records').where((eb) => eb.or(chunk.map((k) =>
       eb.and([eb('agent_id', '=', k.agentId), eb('period_start', '=', dbTime(k.start))])))).execute())
   }
   if (diff.upserts.length > 0) {
-    await inStatements(diff.upserts.sort((a, b) => byText(a.agentId, b.agentId) || a.start - b.start).map(costRow), (chunk) => db.insertInto('cost_records').values(chunk)
-      .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
-        'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute())
+    for (const chunk of valuesText(COST_COLUMNS, diff.upserts.sort((a, b) => byText(a.agentId, b.agentId) || a.start - b.start).map(costRow))) {
+      await db.insertInto('cost_records').columns(COST_COLUMNS).expression(chunk)
+        .onDuplicateKeyUpdate(values(['event_id', 'client_id', 'instance_id', 'pool_id', 'mode', 'period_end', 'record_date', 'hours',
+          'spot_price', 'ondemand_price', 'actual_cost', 'baseline_cost', 'savings'] as const)).execute()
+    }
   }
   const dayRows = [...days.values()].filter((d) => d.hours !== 0n || d.actual !== 0n || d.baseline !== 0n || d.switches + d.interruptions + d.failovers > 0)
   if (dayRows.length > 0) {

@@ -7,13 +7,14 @@
  * matter. Read queries: pricing-history.queries.ts.
  */
 import { sql } from 'kysely'
-import { inStatements } from '../db/statement-bytes.js'
+import { valuesText } from '../db/statement-bytes.js'
 import { toDbTime } from '../db/time.js'
 import type { Projection } from '../log/projection.js'
 import { fromMicro, toMicro } from './fixed-point.js'
 
 const HANDLES = ['pricing.snapshot'] as const
 const FIVE_MINUTES = 5 * 60_000
+const SNAPSHOT_COLUMNS = ['event_id', 'pool_id', 'instance_type', 'region', 'az', 'spot_price', 'ondemand_price', 'time_bucket', 'observed_at', 'source_type'] as const
 
 interface Bucket { poolId: string, granularity: 'hour' | 'day', start: string, samples: number, spot: bigint, odSamples: number, od: bigint }
 
@@ -45,11 +46,14 @@ export const pricingHistoryProjection: Projection<typeof HANDLES[number]> = {
   // A random uuid per row: on a rebuild, one sorted build at the end instead of a B-tree insert per snapshot.
   replayIdempotentKeys: ['uq_pricing_event'],
   async apply(db, snaps) {
-    await inStatements(snaps.map((e) => ({
+    const rows = valuesText(SNAPSHOT_COLUMNS, snaps.map((e) => ({
       event_id: e.eventId, pool_id: e.data.poolId, instance_type: e.data.instanceType, region: e.data.region,
       az: e.data.az, spot_price: e.data.spotPrice, ondemand_price: e.data.onDemandPrice,
       time_bucket: fiveMinuteBucket(e.data.observedAt), observed_at: toDbTime(e.data.observedAt), source_type: e.data.sourceType,
-    })), (rows) => db.insertInto('pricing_snapshots_clean').values(rows).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute())
+    })))
+    for (const chunk of rows) {
+      await db.insertInto('pricing_snapshots_clean').columns(SNAPSHOT_COLUMNS).expression(chunk).onDuplicateKeyUpdate({ event_id: sql`event_id` }).execute()
+    }
 
     const pools = new Map(snaps.map((e) => [e.data.poolId, e.data]))
     await db.insertInto('spot_pools').values([...pools.values()].sort((a, b) => a.poolId.localeCompare(b.poolId)).map((d) => ({

@@ -20,6 +20,7 @@ import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
 import { type LogPage, logHead, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
+import { REPLAY_SCOPE, bumpReadVersions } from '../log/read-versions.js'
 import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
 import { type Progress, silentProgress } from './progress.js'
 import { analyzeShadow, createShadow, dropShadow, restoreIndexes, swapIn, swapped } from './shadow.js'
@@ -168,6 +169,8 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
 }
 
 async function finish(db: Kysely<Database>, id: number, shadow: string, result: ReplayResult): Promise<ReplayResult> {
+  // Cached answers were built from the tables just replaced: every one is rebuilt at its next request.
+  await db.transaction().execute((trx) => bumpReadVersions(trx, [REPLAY_SCOPE]))
   await db.updateTable('replay_rebuilds').set({ status: 'swapped', finished_at: sql`COALESCE(finished_at, CURRENT_TIMESTAMP(3))` }).where('id', '=', id).execute()
   await dropShadow(db, shadow)
   return result

@@ -70,7 +70,8 @@ export class ResponseCache {
     const gzipped = acceptsGzip(request.headers['accept-encoding'])
     // Each encoding is its own representation, with its own ETag.
     const etag = gzipped ? `${entry.etag.slice(0, -1)}-gzip"` : entry.etag
-    reply.header('vary', 'accept-encoding').header('etag', etag)
+    // A browser keeps the body and asks again with If-None-Match every time; no shared cache keeps a token's answer.
+    reply.header('vary', 'accept-encoding').header('etag', etag).header('cache-control', 'private, no-cache')
     if ((request.headers['if-none-match'] ?? '').split(',').some((tag) => tag.trim() === etag)) return reply.code(304).send()
     if (gzipped) reply.header('content-encoding', 'gzip')
     return reply.type('application/json; charset=utf-8').send(gzipped ? entry.gzipped : entry.body)

@@ -73,6 +73,16 @@ t.test('metrics: prom-client text with HTTP latency by route', async (t) => {
   t.match(r.body, /spotfleet_consumer_lag\{topic="agent-events",partition="3"\} 17/)
   t.match(r.body, /spotfleet_emergency_snapshots_total 0/)
   t.match(r.body, /process_resident_memory_bytes/)
+  // Every series issue 10 names, with what the consumer and the rules record in them.
+  metrics.deadLetters.inc({ topic: 'replica-events' })
+  metrics.failovers.inc()
+  metrics.decisionSeconds.observe({}, 0.03)
+  const after = (await app.inject('/metrics')).body
+  t.match(after, /spotfleet_dead_letters_total\{topic="replica-events"\} 1/)
+  t.match(after, /spotfleet_failovers_total 1/)
+  t.match(after, /spotfleet_decision_latency_seconds_bucket\{le="0.05"\} 1/)
+  t.match(after, /spotfleet_decision_latency_seconds_count 1/)
+  t.match(after, /nodejs_eventloop_lag_seconds/)
 })
 
 t.test('errors: unknown routes and bad tokens in the error shape', async (t) => {

@@ -36,6 +36,7 @@ t.test('two instances, one database: every committed change is in the next answe
     t.same(first.json(), [], 'the failover promoted the only replica')
     const again = await get(a, replicas)
     t.equal(again.headers.etag, first.headers.etag)
+    t.equal(again.headers['cache-control'], 'private, no-cache', 'browsers revalidate, shared caches keep nothing')
     t.equal(again.body, first.body)
     t.match(results(metricsA, route), { miss: 1, hit: 1 })
     const unchanged = await get(a, replicas, { 'if-none-match': String(first.headers.etag) })
