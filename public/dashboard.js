@@ -86,7 +86,7 @@
   const ms = (n) => (n == null ? '–' : n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`)
   const short = (id) => (id ? String(id).slice(0, 8) : '–')
   const pick = (o, ...keys) => { for (const k of keys) if (o && o[k] != null) return o[k]; return null }
-  const hours = (h) => (h == null ? '–' : h >= 48 ? `${(h / 24).toFixed(1)} d` : `${Number(h).toFixed(1)} h`)
+  const hours = (h) => (h == null ? '–' : h >= 48 ? `${(h / 24).toFixed(1)} d` : h >= 1 ? `${Number(h).toFixed(1)} h` : `${Math.round(h * 60)} min`)
 
   // ---- agents, replicas, mode toggle ---------------------------------------
   let agents = []

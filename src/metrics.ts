@@ -22,7 +22,8 @@ class CounterSeries {
   }
   inc(labels: Labels = {}, by = 1): void {
     this.counter.inc(labels, by)
-    this.values.set(key(labels), this.get(labels) + by)
+    const k = key(labels)
+    this.values.set(k, (this.values.get(k) ?? 0) + by)
   }
   get(labels: Labels = {}): number { return this.values.get(key(labels)) ?? 0 }
 }
@@ -56,8 +57,10 @@ class HistogramSeries {
   }
   observe(labels: Labels, value: number): void {
     this.histogram.observe(labels, value)
-    const t = this.totals.get(key(labels)) ?? { count: 0, sum: 0 }
-    this.totals.set(key(labels), { count: t.count + 1, sum: t.sum + value })
+    const k = key(labels)
+    const t = this.totals.get(k)
+    if (t === undefined) this.totals.set(k, { count: 1, sum: value })
+    else { t.count++; t.sum += value }
   }
   count(labels: Labels = {}): number { return this.totals.get(key(labels))?.count ?? 0 }
   sum(labels: Labels = {}): number { return this.totals.get(key(labels))?.sum ?? 0 }

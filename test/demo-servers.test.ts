@@ -3,6 +3,7 @@
  * (here the test's broker, topic names and group from the environment too),
  * the wrapper starts no broker, the demo creates the named topics there, the
  * simulated agents register through it, and a stop leaves the broker up.
+ * Request logs stay out of the demo's console.
  */
 import t from 'tap'
 import { Kafka, logLevel } from 'kafkajs'
@@ -16,7 +17,8 @@ t.test('DATABASE_URL and KAFKA_BROKERS set: the demo uses them and starts no ser
     TOPIC_SPOT_INTERRUPTIONS: uniqueName('si'), TOPIC_REPLICA_EVENTS: uniqueName('re'), TOPIC_AGENT_EVENTS: uniqueName('ae'),
     TOPIC_PRICING_SNAPSHOTS: uniqueName('ps'), TOPIC_REPLICA_COMMANDS: uniqueName('rc'),
   }
-  Object.assign(env, { KAFKA_BROKERS: process.env.KAFKA_BROKERS, KAFKA_GROUP_ID: uniqueName('demo'), ...topics })
+  // LOG_LEVEL info: request logs would show, were they on.
+  Object.assign(env, { KAFKA_BROKERS: process.env.KAFKA_BROKERS, KAFKA_GROUP_ID: uniqueName('demo'), LOG_LEVEL: 'info', ...topics })
 
   const demo = await startDemo(t, env)
   t.equal(demo.kcat, null, 'the wrapper started no broker')
@@ -26,6 +28,8 @@ t.test('DATABASE_URL and KAFKA_BROKERS set: the demo uses them and starts no ser
     return a
   })
   t.equal(agents.length, AGENTS, 'the simulated agents registered through the given broker')
+  t.match(demo.output(), /Server listening/, 'serve\'s info lines reach the console')
+  t.notMatch(demo.output(), /incoming request|request completed/, 'but no request log, after the requests above')
   const admin = new Kafka({ clientId: 'demo-servers-test', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin()
   await admin.connect()
   t.teardown(() => admin.disconnect())

@@ -3,7 +3,7 @@
  * its sha256 is stored, so a leaked database does not leak credentials.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { isoFromDb } from '../db/time.js'
 
@@ -18,9 +18,10 @@ export async function createClient(db: Kysely<Database>, name: string, email: st
 
 /** The active client a token belongs to, or undefined. */
 export async function clientByToken(db: Kysely<Database>, token: string): Promise<{ id: string, name: string } | undefined> {
-  return db.selectFrom('clients').select(['id', 'name'])
-    .where('token_hash', '=', hashToken(token)).where('is_active', '=', 1)
-    .executeTakeFirst()
+  // Every API request runs this: text built here, not by the query builder (whose compile cost more than the round trip).
+  const { rows } = await db.executeQuery<{ id: string, name: string }>(CompiledQuery.raw(
+    'SELECT id, name FROM clients WHERE token_hash = ? AND is_active = 1 LIMIT 1', [hashToken(token)]))
+  return rows[0]
 }
 
 const newToken = () => `sf_${randomBytes(32).toString('base64url')}`

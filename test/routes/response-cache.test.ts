@@ -3,7 +3,8 @@
 // cache. A change committed through either door (HTTP on one instance, the
 // consumer's applyBatch) is in the very next answer of both; an unchanged
 // answer comes from the cache with the same ETag, If-None-Match answers 304,
-// gzip is served to clients that accept it, and concurrent misses build once.
+// gzip is served to clients that accept it, a replay's swap rebuilds them, and
+// concurrent misses build once.
 import { gunzipSync } from 'node:zlib'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
@@ -11,6 +12,7 @@ import { app as appPlugin } from '../../src/app.js'
 import { createClient } from '../../src/clients/client.repository.js'
 import { newEvent } from '../../src/events/producer.js'
 import { Metrics } from '../../src/metrics.js'
+import { replayFromLog } from '../../src/replay/from-log.js'
 import { OPERATOR_TOKEN, buildApp } from '../helper-app.js'
 import { POOLS, feed, prices, seedFleet } from './fixtures/fleet.js'
 
@@ -108,6 +110,16 @@ t.test('two instances, one database: every committed change is in the next answe
     const otherToken = (await createClient(db, 'other')).token
     t.equal((await a.inject({ url, headers: { authorization: `Bearer ${otherToken}` } })).statusCode, 404)
     t.equal((await a.inject({ url: replicas, headers: { authorization: `Bearer ${otherToken}` } })).statusCode, 404)
+  })
+
+  await t.test('a replay that swaps rebuilt tables in makes every cached answer be built again', async (t) => {
+    const url = `/api/client/instances/${fleet.instanceId}/price-history?days=1&interval=hour`
+    const before = await get(a, url)
+    const misses = results(metricsA, '/api/client/instances/:instanceId/price-history').miss
+    await replayFromLog(db, { projections: handlers.projections })
+    const after = await get(a, url)
+    t.equal(results(metricsA, '/api/client/instances/:instanceId/price-history').miss, misses + 1, 'built again from the swapped-in tables')
+    t.equal(after.body, before.body, 'the rebuilt tables give the same answer')
   })
 
   await t.test('ten concurrent misses build once', async (t) => {
