@@ -12,7 +12,7 @@ import t from 'tap'
 import { submitInput } from '../src/log/core.js'
 import { ReplicaCreateRequestedSchema, ReplicaPromoteRequestedSchema } from '../src/agent/agent.events.js'
 import { createClient } from '../src/clients/client.repository.js'
-import { runFleet } from '../src/fleet.js'
+import { POOLS, runFleet } from '../src/fleet.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { pipeline } from '../src/wiring.js'
 import { relayOnce } from '../src/ingest/outbox-relay.js'
@@ -38,10 +38,11 @@ t.test('fleet, rules, outbox and consumer close the loop', async (t) => {
   const fleet = await runFleet({ kafka, topics, clientId: client.id, agents: 2, rates: { heartbeatMs: 300, syncStepMs: 100, rebalancesPerAgentHour: 0, terminationsPerAgentHour: 0 } })
   t.teardown(() => fleet.stop())
 
+  // Every pool known (the fleet's price history arrives pool by pool; a replica needs another pool of the agent's type).
   const agents = await waitFor('agents registered and prices known', async () => {
     const rows = await db.selectFrom('agents').select(['id', 'instance_id']).where('client_id', '=', client.id).where('instance_id', 'is not', null).execute()
     const pools = await db.selectFrom('spot_pools').select('id').execute()
-    return rows.length === 2 && pools.length >= 2 ? rows : undefined
+    return rows.length === 2 && pools.length >= POOLS.length ? rows : undefined
   })
   const agentId = agents![0]!.id
   const replicaId = randomUUID()
