@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import type { z } from 'zod'
+import type { RefusalCode } from './log/decisions.js'
 
 export abstract class DomainError extends Error {
   abstract readonly code: string
@@ -24,10 +25,11 @@ export class ConflictError extends DomainError {
   override readonly name: string = 'ConflictError'
 }
 
-/** The agent rules refused the command; the message is the rule's reason. */
+/** The agent rules refused the command; the message is the rule's reason, `rule` its code (answered beside it). */
 export class RuleRejectedError extends ConflictError {
   override readonly code = 'rule_rejected'
   override readonly name = 'RuleRejectedError'
+  constructor(message: string, readonly rule: RefusalCode | null = null) { super(message) }
 }
 
 export class UnauthorizedError extends DomainError {
@@ -82,7 +84,8 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return reply.code(400).send({ error: 'validation', issues })
   }
   if (error instanceof DomainError) {
-    return reply.code(error.statusCode).send({ error: error.code, message: error.message })
+    const rule = error instanceof RuleRejectedError && error.rule !== null ? { rule: error.rule } : {}
+    return reply.code(error.statusCode).send({ error: error.code, ...rule, message: error.message })
   }
   // Fastify's own client errors (malformed JSON, unsupported media type, ...) keep their status and message.
   const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500

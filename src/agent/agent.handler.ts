@@ -23,7 +23,7 @@ import {
 } from './agent.events.js'
 import {
   type AgentState, type PoolQuery, type RebalancePolicy, type ReplicaState, type RuleEnv, applyOutcome, decide,
-  initialAgentState, isParked, rejection, releasedBy,
+  initialAgentState, isParked, refuse, rejection, releasedBy,
 } from './agent.rules.js'
 import {
   type PoolCandidate, type ReplicaWrite, agentFromRow, deleteParked, insertParked, loadParked,
@@ -88,7 +88,7 @@ export async function applyAgentEvents(trx: Transaction<Database>, events: reado
       const env = ruleEnv(opts, choosePool)
       const named = replicaIdOf(e)
       const outcome = named !== null && owner.has(named) && owner.get(named) !== state.agentId
-        ? rejection(e, `replica ${named} belongs to another agent`, env)
+        ? rejection(e, refuse('foreign_replica', `replica ${named} belongs to another agent`), env)
         : decide(e, state, env)
       if (isParked(outcome)) out.park(e)
       state = applyOutcome(state, e, outcome)

@@ -15,6 +15,7 @@
  * (`decision.input_parked`) and released by its registration.
  */
 import type { CommandEvent, CommandType } from '../log/decider.js'
+import type { RefusalCode } from '../log/decisions.js'
 import type { EventOf } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'
@@ -49,7 +50,12 @@ export interface Outcome {
   decisions: DecisionEvent[]
   commands: CommandEvent[]
   rejection?: string
+  rejectionCode?: RefusalCode
 }
+
+/** Why a rule refused an input: a stable code and the reason in words. */
+export interface Refusal { code: RefusalCode, reason: string }
+export const refuse = (code: RefusalCode, reason: string): Refusal => ({ code, reason })
 
 /** Collects the effects of one decide() call, stamped with the input's envelope. */
 class Effects {
@@ -71,15 +77,15 @@ class Effects {
   }
 }
 
-type Rule<T extends AgentInput['type']> = (e: InputOf<T>, s: AgentState, env: RuleEnv, fx: Effects) => string | undefined
+type Rule<T extends AgentInput['type']> = (e: InputOf<T>, s: AgentState, env: RuleEnv, fx: Effects) => Refusal | undefined
 
 export function decide(input: AgentInput, state: AgentState, env: RuleEnv): Outcome {
   const fx = new Effects(input, env)
   if (!state.registered) return unregistered(input, state, fx)
-  const reason = input.clientId !== state.clientId
-    ? `agent ${state.agentId} belongs to another client`
+  const refusal = input.clientId !== state.clientId
+    ? refuse('other_client', `agent ${state.agentId} belongs to another client`)
     : route(input, state, env, fx)
-  return reason === undefined ? { decisions: fx.decisions, commands: fx.commands } : rejection(input, reason, env)
+  return refusal === undefined ? { decisions: fx.decisions, commands: fx.commands } : rejection(input, refusal, env)
 }
 
 /**
@@ -107,10 +113,10 @@ export function releasedBy(outcome: Outcome): readonly string[] {
 export const isParked = (outcome: Outcome): boolean => outcome.decisions.some((d) => d.type === 'decision.input_parked')
 
 /** The outcome of refusing `input`: only a `decision.rejected` naming it; state stays as it was. */
-export function rejection(input: AgentInput, reason: string, env: RuleEnv): Outcome {
+export function rejection(input: AgentInput, { code, reason }: Refusal, env: RuleEnv): Outcome {
   const fx = new Effects(input, env)
-  fx.decision('decision.rejected', { reason, rejectedType: input.type })
-  return { decisions: fx.decisions, commands: [], rejection: reason }
+  fx.decision('decision.rejected', { reason, rejectedType: input.type, code })
+  return { decisions: fx.decisions, commands: [], rejection: reason, rejectionCode: code }
 }
 
 /** evolve over the input (unless rejected or parked), then over each decision. */
@@ -119,7 +125,7 @@ export function applyOutcome(state: AgentState, input: AgentInput, outcome: Outc
   return outcome.decisions.reduce(evolve, s)
 }
 
-function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string | undefined {
+function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): Refusal | undefined {
   switch (e.type) {
     // Facts about the agent's own instance: nothing to decide.
     case 'agent.registered':
@@ -131,11 +137,11 @@ function route(e: AgentInput, s: AgentState, env: RuleEnv, fx: Effects): string 
     case 'replica.launched': return onLaunched(e, s)
     case 'replica.sync_progress': return endedAlready(s, e.data.replicaId) ? undefined : launchedLive(s, e.data.replicaId)
     case 'replica.ready': return s.replicas[e.data.replicaId]?.status === 'ready'
-      ? `replica ${e.data.replicaId} is already ready`
+      ? refuse('already_reported', `replica ${e.data.replicaId} is already ready`)
       : endedAlready(s, e.data.replicaId) ? undefined : launchedLive(s, e.data.replicaId)
     case 'replica.promoted': return onPromotedReported(e, s)
     case 'replica.terminated': return onTerminatedReported(e, s)
-    case 'replica.failed': return known(s, e.data.replicaId, (r) => isLive(r) ? undefined : `replica ${r.id} is already ${r.status}`)
+    case 'replica.failed': return known(s, e.data.replicaId, (r) => isLive(r) ? undefined : refuse('replica_not_live', `replica ${r.id} is already ${r.status}`))
     case 'user.replica_create_requested': return onCreateRequested(e, s, env, fx)
     case 'user.replica_promote_requested': return onPromoteRequested(e, s, env, fx)
     case 'user.replica_delete_requested': return onDeleteRequested(e, s, env, fx)
@@ -166,7 +172,7 @@ const onConfigChanged: Rule<'agent.config_changed'> = (e, s, env, fx) => {
   // "Enable manual mode" also re-arms it: a save with manual on and no live replica launches one.
   if (d.manualReplicaEnabled === true && !live) {
     const r = requestReplica(s, env, fx, { replicaType: 'manual', reason: 'manual-replica-enabled', prefer: 'cheapest', createdBy: 'user' })
-    if ('error' in r) fx.decision('decision.replica_unavailable', { replicaType: 'manual', reason: r.error })
+    if ('error' in r) fx.decision('decision.replica_unavailable', { replicaType: 'manual', reason: r.error.reason })
   }
   return undefined
 }
@@ -213,7 +219,7 @@ const onRebalance: Rule<'spot.rebalance_recommendation'> = (e, before, env, fx) 
     replicaType: 'automatic-rebalance', reason: 'rebalance-recommendation', prefer: 'safest', createdBy: 'system', signalPool: e.data.poolId,
   })
   return 'error' in r
-    ? record(fx, e, env, { responseAction: 'no-action', success: false, error: r.error })
+    ? record(fx, e, env, { responseAction: 'no-action', success: false, error: r.error.reason })
     : record(fx, e, env, { responseAction: 'replica-created', replicaId: r.replicaId })
 }
 
@@ -308,19 +314,19 @@ function excludedPools(s: AgentState, env: RuleEnv, signalPool: string | null): 
   return [...new Set([s.poolId, signalPool, ...recent].filter((p): p is string => p !== null))]
 }
 
-function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequest): { replicaId: string } | { error: string } {
+function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequest): { replicaId: string } | { error: Refusal } {
   const current = s.poolId ?? q.signalPool ?? null
-  if (current === null) return { error: 'the agent has not reported its instance yet' }
+  if (current === null) return { error: refuse('no_pool', 'the agent has not reported its instance yet') }
   const exclude = excludedPools(s, env, q.signalPool ?? null)
   let poolId = q.poolId ?? null
   if (poolId === null) {
     const instanceType = s.instanceType ?? parsePoolId(current)?.instanceType
     const chosen = instanceType ? env.choosePool({ instanceType, exclude, prefer: q.prefer }) : null
     // Guard against a ranking that ignored `exclude`: a replica in the failing pool protects nothing.
-    if (chosen === null || exclude.includes(chosen)) return { error: `no spot pool known besides ${exclude.join(', ')}` }
+    if (chosen === null || exclude.includes(chosen)) return { error: refuse('no_pool', `no spot pool known besides ${exclude.join(', ')}`) }
     poolId = chosen
   } else if (poolId === current) {
-    return { error: `pool ${poolId} is the agent's current pool` }
+    return { error: refuse('pool_mismatch', `pool ${poolId} is the agent's current pool`) }
   } else {
     const mismatch = poolMismatch(poolId, current)
     if (mismatch) return { error: mismatch }
@@ -334,12 +340,12 @@ function requestReplica(s: AgentState, env: RuleEnv, fx: Effects, q: ReplicaRequ
 }
 
 /** A replica must be able to take over: same instance type, same region as the agent's pool. */
-function poolMismatch(poolId: string, current: string): string | null {
+function poolMismatch(poolId: string, current: string): Refusal | null {
   const want = parsePoolId(poolId)
   const have = parsePoolId(current)
   if (want === null || have === null) return null
-  if (want.instanceType !== have.instanceType) return `pool ${poolId} is of instance type ${want.instanceType}, the agent runs ${have.instanceType}`
-  if (want.region !== have.region) return `pool ${poolId} is in region ${want.region}, the agent runs in ${have.region}`
+  if (want.instanceType !== have.instanceType) return refuse('pool_mismatch', `pool ${poolId} is of instance type ${want.instanceType}, the agent runs ${have.instanceType}`)
+  if (want.region !== have.region) return refuse('pool_mismatch', `pool ${poolId} is in region ${want.region}, the agent runs in ${have.region}`)
   return null
 }
 
@@ -348,9 +354,9 @@ function terminate(fx: Effects, r: ReplicaState, reason: string): void {
   fx.command('command.terminate_replica', { replicaId: r.id })
 }
 
-function known(s: AgentState, id: string, check: (r: ReplicaState) => string | undefined): string | undefined {
+function known(s: AgentState, id: string, check: (r: ReplicaState) => Refusal | undefined): Refusal | undefined {
   const r = s.replicas[id]
-  return r ? check(r) : `unknown replica ${id}`
+  return r ? check(r) : refuse('unknown_replica', `unknown replica ${id}`)
 }
 
 /**
@@ -365,25 +371,25 @@ function endedAlready(s: AgentState, id: string): boolean {
 }
 
 /** Progress and readiness need a live replica whose launch was reported. */
-function launchedLive(s: AgentState, id: string): string | undefined {
-  return known(s, id, (r) => !isLive(r) ? `replica ${id} is already ${r.status}`
-    : r.instanceId === null ? `replica ${id} has not been reported launched` : undefined)
+function launchedLive(s: AgentState, id: string): Refusal | undefined {
+  return known(s, id, (r) => !isLive(r) ? refuse('replica_not_live', `replica ${id} is already ${r.status}`)
+    : r.instanceId === null ? refuse('replica_not_launched', `replica ${id} has not been reported launched`) : undefined)
 }
 
-function onLaunched(e: InputOf<'replica.launched'>, s: AgentState): string | undefined {
+function onLaunched(e: InputOf<'replica.launched'>, s: AgentState): Refusal | undefined {
   const r = s.replicas[e.data.replicaId]
   if (r) {
-    if (!isLive(r)) return `replica ${r.id} is already ${r.status}`
-    return r.instanceId === null ? undefined : `replica ${r.id} was already reported launched`
+    if (!isLive(r)) return refuse('replica_not_live', `replica ${r.id} is already ${r.status}`)
+    return r.instanceId === null ? undefined : refuse('already_reported', `replica ${r.id} was already reported launched`)
   }
   // A replica the agent started on its own is adopted, unless it would be a second live one.
   const live = currentReplica(s)
-  return live ? `replica ${live.id} is already live; at most one live replica per agent` : undefined
+  return live ? refuse('replica_already_live', `replica ${live.id} is already live; at most one live replica per agent`) : undefined
 }
 
-function onPromotedReported(e: InputOf<'replica.promoted'>, s: AgentState): string | undefined {
+function onPromotedReported(e: InputOf<'replica.promoted'>, s: AgentState): Refusal | undefined {
   return known(s, e.data.replicaId, (r) => r.status === 'promoted' ? undefined
-    : `replica ${r.id} is ${r.status}; its promotion was not requested`)
+    : refuse('promotion_not_requested', `replica ${r.id} is ${r.status}; its promotion was not requested`))
 }
 
 /**
@@ -391,16 +397,16 @@ function onPromotedReported(e: InputOf<'replica.promoted'>, s: AgentState): stri
  * replica terminated when it asks for that, so a new one can start at once)
  * is the agent's confirmation: accepted, and it changes nothing.
  */
-function onTerminatedReported(e: InputOf<'replica.terminated'>, s: AgentState): string | undefined {
+function onTerminatedReported(e: InputOf<'replica.terminated'>, s: AgentState): Refusal | undefined {
   return known(s, e.data.replicaId, (r) => r.status === 'promoted'
-    ? `replica ${r.id} was promoted and is the agent's instance now` : undefined)
+    ? refuse('replica_promoted', `replica ${r.id} was promoted and is the agent's instance now`) : undefined)
 }
 
 const onCreateRequested: Rule<'user.replica_create_requested'> = (e, s, env, fx) => {
   const id = e.data.replicaId
-  if (s.replicas[id]) return `replica ${id} already exists`
+  if (s.replicas[id]) return refuse('replica_exists', `replica ${id} already exists`)
   const live = currentReplica(s)
-  if (live) return `replica ${live.id} is already live; at most one live replica per agent`
+  if (live) return refuse('replica_already_live', `replica ${live.id} is already live; at most one live replica per agent`)
   const r = requestReplica(s, env, fx, {
     replicaType: 'manual', reason: 'user-requested', prefer: 'cheapest', createdBy: 'user', replicaId: id,
     ...(e.data.poolId === undefined ? {} : { poolId: e.data.poolId }),
@@ -409,15 +415,15 @@ const onCreateRequested: Rule<'user.replica_create_requested'> = (e, s, env, fx)
 }
 
 const onPromoteRequested: Rule<'user.replica_promote_requested'> = (e, s, _env, fx) => known(s, e.data.replicaId, (r) => {
-  if (!isLive(r)) return `replica ${r.id} is ${r.status}, not live`
-  if (!canTakeOver(r)) return `replica ${r.id} is still launching`
+  if (!isLive(r)) return refuse('replica_not_live', `replica ${r.id} is ${r.status}, not live`)
+  if (!canTakeOver(r)) return refuse('replica_launching', `replica ${r.id} is still launching`)
   fx.decision('decision.replica_promoted', promotion(s, r, e.occurredAt))
   fx.command('command.promote_replica', { replicaId: r.id })
   return undefined
 })
 
 const onDeleteRequested: Rule<'user.replica_delete_requested'> = (e, s, _env, fx) => known(s, e.data.replicaId, (r) => {
-  if (!isLive(r)) return `replica ${r.id} is ${r.status}, not live`
+  if (!isLive(r)) return refuse('replica_not_live', `replica ${r.id} is ${r.status}, not live`)
   terminate(fx, r, 'user-requested')
   return undefined
 })
@@ -430,11 +436,11 @@ const onDeleteRequested: Rule<'user.replica_delete_requested'> = (e, s, _env, fx
 const onSwitchRequested: Rule<'user.switch_requested'> = (e, s, _env, fx) => {
   const { target, poolId } = e.data
   if (target === 'ondemand') {
-    if (s.mode === 'on-demand') return 'the agent already runs on demand'
+    if (s.mode === 'on-demand') return refuse('already_there', 'the agent already runs on demand')
   } else {
-    if (poolId === undefined) return 'a switch to a pool needs poolId'
-    if (s.poolId === null) return 'the agent has not reported its pool yet'
-    if (poolId === s.poolId && s.mode === 'spot') return `the agent already runs in pool ${poolId}`
+    if (poolId === undefined) return refuse('pool_required', 'a switch to a pool needs poolId')
+    if (s.poolId === null) return refuse('no_pool', 'the agent has not reported its pool yet')
+    if (poolId === s.poolId && s.mode === 'spot') return refuse('already_there', `the agent already runs in pool ${poolId}`)
     const mismatch = poolMismatch(poolId, s.poolId)
     if (mismatch) return mismatch
   }

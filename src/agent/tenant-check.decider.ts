@@ -22,7 +22,7 @@ export const tenantCheckDecider: Decider<Checked> = {
     for (const e of inputs) {
       const owner = owners.get(e.agentId)
       if (owner !== undefined && owner !== e.clientId) {
-        verdicts.set(e.eventId, { decisions: [], commands: [], rejection: `${e.type}: agent ${e.agentId} belongs to another client` })
+        verdicts.set(e.eventId, { decisions: [], commands: [], rejection: `${e.type}: agent ${e.agentId} belongs to another client`, rejectionCode: 'other_client' })
       }
     }
     return verdicts

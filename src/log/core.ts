@@ -13,7 +13,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database, NewOutbox } from '../db/database.js'
 import { DEFAULT_STATEMENT_BYTES } from '../db/statement-bytes.js'
 import type { AnyDecider, CommandEvent, Decider, Verdict } from './decider.js'
-import type { DecisionEvent } from './decisions.js'
+import type { DecisionEvent, RefusalCode } from './decisions.js'
 import { passGate } from './gate.js'
 import { type InputEntry, type Produced, appendInputIfNew, appendInputs, appendProduced, insertChunked } from './event-log.js'
 import { type AnyProjection, applyProjections } from './projection.js'
@@ -48,9 +48,10 @@ export function projectionStream(inputs: readonly { event: StoredEvent, caused: 
 function merge(into: Map<string, Verdict>, more: ReadonlyMap<string, Verdict>): void {
   for (const [id, v] of more) {
     const had = into.get(id)
+    const refused = had?.rejection !== undefined ? had : v
     into.set(id, had === undefined ? v : {
       decisions: [...had.decisions, ...v.decisions], commands: [...had.commands, ...v.commands],
-      rejection: had.rejection ?? v.rejection, held: had.held === true || v.held === true,
+      rejection: refused.rejection, rejectionCode: refused.rejectionCode, held: had.held === true || v.held === true,
       released: [...had.released ?? [], ...v.released ?? []],
     })
   }
@@ -106,6 +107,8 @@ export interface SubmitResult {
   duplicate: boolean
   /** Why a decider refused it (HTTP 409), or null. */
   rejection: string | null
+  /** The refusal's code, when the decider gave one. */
+  rejectionCode: RefusalCode | null
   decisions: DecisionEvent[]
   commands: CommandEvent[]
 }
@@ -122,9 +125,9 @@ export async function submitInput(db: Kysely<Database>, event: StoredEvent, pipe
     await passGate(trx)
     await lockDeciders(trx, pipeline, [event])
     const input: InputEntry = { event, source: 'http' }
-    if (!(await appendInputIfNew(trx, input))) return { duplicate: true, rejection: null, decisions: [], commands: [] }
+    if (!(await appendInputIfNew(trx, input))) return { duplicate: true, rejection: null, rejectionCode: null, decisions: [], commands: [] }
     const { verdicts } = await applyAppended(trx, [event], pipeline)
     const v = verdicts.get(event.eventId)
-    return { duplicate: false, rejection: v?.rejection ?? null, decisions: [...v?.decisions ?? []], commands: [...v?.commands ?? []] }
+    return { duplicate: false, rejection: v?.rejection ?? null, rejectionCode: v?.rejectionCode ?? null, decisions: [...v?.decisions ?? []], commands: [...v?.commands ?? []] }
   })
 }

@@ -9,7 +9,7 @@
 import type { Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { EventOf, EventType } from '../events/schemas.js'
-import type { DecisionEvent } from './decisions.js'
+import type { DecisionEvent, RefusalCode } from './decisions.js'
 import type { StoredEvent, StoredOf, StoredType } from './stored-event.js'
 
 export type CommandType = Extract<EventType, `command.${string}`>
@@ -22,6 +22,8 @@ export interface Verdict {
   readonly commands: readonly CommandEvent[]
   /** A rule violation no retry can fix: the input changes nothing (Kafka dead-letters it, HTTP answers 409). */
   readonly rejection?: string
+  /** The rejection's code, when the decider gave one. */
+  readonly rejectionCode?: RefusalCode
   /**
    * The decider holds the input for later (the agent rules park the events of
    * an agent that has not registered): it is logged with its decisions, but

@@ -86,9 +86,23 @@ export const ParkedReleasedSchema = defineDecision('decision.parked_released', z
 export const SwitchRequestedDecisionSchema = defineDecision('decision.switch_requested', z.object({
   target: SwitchTargetSchema, poolId: Nullable(PoolIdSchema),
 }))
+/**
+ * Why a decider refused an input, as a stable code (HTTP answers it as the
+ * 409's `rule`, beside the reason in words).
+ */
+export const REFUSAL_CODES = [
+  'other_client', 'foreign_replica', 'unknown_replica', 'replica_not_live', 'replica_not_launched', 'already_reported',
+  'replica_already_live', 'replica_exists', 'replica_launching', 'promotion_not_requested', 'replica_promoted',
+  'no_pool', 'pool_mismatch', 'already_there', 'pool_required',
+] as const
+export const RefusalCodeSchema = z.enum(REFUSAL_CODES)
+export type RefusalCode = z.infer<typeof RefusalCodeSchema>
+
 /** The cause (causeEventId) left state unchanged; a replay skips it. */
 export const RejectedSchema = defineDecision('decision.rejected', z.object({
   reason: z.string(), rejectedType: z.string(),
+  /** Absent in rejections logged before codes existed. */
+  code: RefusalCodeSchema.optional(),
 }))
 
 /**

@@ -12,6 +12,7 @@ import type { AgentInput } from '../agent/agent.events.js'
 import type { Database } from '../db/database.js'
 import { ConflictError, RuleRejectedError } from '../errors.js'
 import { type Pipeline, submitInput } from '../log/core.js'
+import { storedEventOfRow } from '../log/stored-event.js'
 
 export interface CommandDeps {
   db: Kysely<Database>
@@ -26,15 +27,18 @@ export function eventIdOf(headers: { 'idempotency-key'?: string | undefined }): 
 /** Submits `event`; returns the event as logged (the first one, for a retried request). */
 export async function submitCommand<E extends AgentInput>(deps: CommandDeps, event: E): Promise<E> {
   const r = await submitInput(deps.db, event, deps.pipeline)
-  if (r.rejection !== null) throw new RuleRejectedError(r.rejection)
+  if (r.rejection !== null) throw new RuleRejectedError(r.rejection, r.rejectionCode)
   if (!r.duplicate) return event
   const logged = await deps.db.selectFrom('event_log').select(['type', 'agent_id', 'payload'])
     .where('event_id', '=', event.eventId).executeTakeFirstOrThrow()
   if (logged.type !== event.type || logged.agent_id !== event.agentId) {
     throw new ConflictError('Idempotency-Key was already used for another request')
   }
-  const rejected = await deps.db.selectFrom('event_log').select('payload')
+  const rejected = await deps.db.selectFrom('event_log').select(['seq', 'payload'])
     .where('cause_event_id', '=', event.eventId).where('type', '=', 'decision.rejected').executeTakeFirst()
-  if (rejected !== undefined) throw new RuleRejectedError((JSON.parse(rejected.payload) as { data: { reason: string } }).data.reason)
+  if (rejected !== undefined) {
+    const d = storedEventOfRow(rejected)
+    if (d.type === 'decision.rejected') throw new RuleRejectedError(d.data.reason, d.data.code ?? null)
+  }
   return JSON.parse(logged.payload) as E
 }

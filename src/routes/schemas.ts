@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { InstanceIdSchema } from '../events/fields.js'
+import { RefusalCodeSchema } from '../log/decisions.js'
 
 export const ClientParams = z.object({ clientId: z.uuid() })
 export const AgentParams = z.object({ agentId: z.uuid() })
@@ -59,5 +60,7 @@ export const LiveReplicaJson = z.object({
 /** The error body of every 4xx/5xx (errors.ts). */
 export const ErrorJson = z.object({
   error: z.string(), message: z.string().optional(),
+  /** A rule's refusal (409 rule_rejected): which rule, as a stable code. */
+  rule: RefusalCodeSchema.optional(),
   issues: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), code: z.string(), message: z.string() })).optional(),
 })

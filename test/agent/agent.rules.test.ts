@@ -2,6 +2,7 @@
 // folded by evolve, when an input is decided, then these decisions, commands
 // and state, or this rejection with state unchanged.
 import t, { type Test } from 'tap'
+import { REFUSAL_CODES, type RefusalCode } from '../../src/log/decisions.js'
 import {
   type AgentState, type Outcome, type PoolQuery, type RuleEnv, applyOutcome, decide, evolve, initialAgentState, releasedBy, replay,
 } from '../../src/agent/agent.rules.js'
@@ -45,7 +46,8 @@ function rejects(t: Test, state: AgentState, input: AgentInput, reason: RegExp, 
   const r = when(state, input, e)
   t.match(r.rejection, reason)
   t.same(types(r.decisions), ['decision.rejected'])
-  t.match(r.decisions[0], { causeEventId: input.eventId, data: { rejectedType: input.type, reason: r.rejection } })
+  t.match(r.decisions[0], { causeEventId: input.eventId, data: { rejectedType: input.type, reason: r.rejection, code: r.rejectionCode } })
+  t.ok(r.rejectionCode !== undefined && REFUSAL_CODES.includes(r.rejectionCode), `a refusal code: ${r.rejectionCode}`)
   t.same(r.commands, [])
   t.same(r.state, state, 'state unchanged')
 }
@@ -475,6 +477,22 @@ t.test('replica lifecycle', async (t) => {
       const s = given(...replayable(withReplicaEvents('ready'), termination()))
       rejects(t, s, wire('replica.terminated', { replicaId: R1, reason: 'x' }), /was promoted/)
     })
+  })
+  t.test('each refusal names its rule by a code (HTTP answers it as the 409\'s rule)', async (t) => {
+    const terminated = given(registered(), requested(R1), launched(R1), wire('replica.terminated', { replicaId: R1, reason: 'x' }))
+    const cases: [string, AgentState, AgentInput, RefusalCode][] = [
+      ['another client', given(registered()), rebalance({ clientId: uuid(1, 77) }), 'other_client'],
+      ['after termination', terminated, launched(R1), 'replica_not_live'],
+      ['a second launch', withReplica('launched'), launched(R1), 'already_reported'],
+      ['ready before launched', withReplica('launching'), ready(R1), 'replica_not_launched'],
+      ['unknown replica', given(registered()), ready(R2), 'unknown_replica'],
+      ['a second live replica', withReplica('ready'), user('user.replica_create_requested', { replicaId: R2 }), 'replica_already_live'],
+      ['the current pool', given(registered()), user('user.replica_create_requested', { replicaId: R2, poolId: POOL_A }), 'pool_mismatch'],
+      ['promotion of a launching replica', withReplica('launched'), user('user.replica_promote_requested', { replicaId: R1 }), 'replica_launching'],
+      ['promotion not requested', withReplica('ready'), wire('replica.promoted', { replicaId: R1, newInstanceId: 'i-replica' }), 'promotion_not_requested'],
+    ]
+    for (const [name, state, input, code] of cases) t.equal(when(state, input).rejectionCode, code, name)
+    t.equal(new Set(cases.map((c) => c[3])).size, cases.length, 'distinct rules, distinct codes')
   })
 })
 

@@ -187,9 +187,9 @@ t.test('notifications, force switch, pending manual replica', async (t) => {
   const current = (await own(`/api/client/${client.id}/agents`)).json()[0].currentPoolId
   const same = await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool', pool_id: current } })
   t.equal(same.statusCode, 409, 'to the pool it runs in')
-  t.match(same.json(), { error: 'rule_rejected', message: /already runs in pool/ })
+  t.match(same.json(), { error: 'rule_rejected', rule: 'already_there', message: /already runs in pool/ })
   const otherType = await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool', pool_id: 'c5.large.us-east-1a' } })
-  t.match(otherType.json(), { error: 'rule_rejected', message: /instance type/ })
+  t.match(otherType.json(), { error: 'rule_rejected', rule: 'pool_mismatch', message: /instance type/ })
   t.equal((await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'pool' } })).statusCode, 400, 'pool without pool_id')
   t.equal((await own({ method: 'POST', url: `/api/client/instances/${f.instanceId}/force-switch`, payload: { target: 'moon' } })).statusCode, 400)
   t.equal((await own({ method: 'POST', url: '/api/client/instances/i-nope/force-switch', payload: { target: 'ondemand' } })).statusCode, 404)

@@ -130,7 +130,7 @@ t.test('client API', async (t) => {
   await t.test('a second replica while one is live is refused with the rule\'s reason', async (t) => {
     const r = await createReplica()
     t.equal(r.statusCode, 409)
-    t.match(r.json(), { error: 'rule_rejected', message: /already live; at most one live replica per agent/ })
+    t.match(r.json(), { error: 'rule_rejected', rule: 'replica_already_live', message: /already live; at most one live replica per agent/ })
   })
 
   await t.test('enabling auto switching terminates the manual replica', async (t) => {
@@ -148,10 +148,10 @@ t.test('client API', async (t) => {
   await t.test('a manual replica in a pool of another instance type or region: 409 with the reason (issue 8 §8)', async (t) => {
     const type = await createReplica({ poolId: 'c5.large.us-east-1b' })
     t.equal(type.statusCode, 409)
-    t.match(type.json(), { error: 'rule_rejected', message: /instance type c5.large, the agent runs m5.large/ })
+    t.match(type.json(), { error: 'rule_rejected', rule: 'pool_mismatch', message: /instance type c5.large, the agent runs m5.large/ })
     const region = await createReplica({ poolId: 'm5.large.eu-west-1a' })
     t.equal(region.statusCode, 409)
-    t.match(region.json(), { error: 'rule_rejected', message: /region eu-west-1, the agent runs in us-east-1/ })
+    t.match(region.json(), { error: 'rule_rejected', rule: 'pool_mismatch', message: /region eu-west-1, the agent runs in us-east-1/ })
   })
 
   let replicaId = ''
@@ -181,6 +181,8 @@ t.test('client API', async (t) => {
     const second = await createReplica({}, { 'idempotency-key': k })
     t.equal(second.statusCode, 409)
     t.equal(second.json().message, first.json().message)
+    t.equal(second.json().rule, first.json().rule, 'the logged rejection\'s code, read back')
+    t.equal(first.json().rule, 'replica_already_live')
     const [n] = await rows<{ n: number }>(db, `SELECT COUNT(*) AS n FROM event_log WHERE type = 'decision.rejected' AND cause_event_id = '${k}'`)
     t.equal(Number(n?.n), 1)
   })
