@@ -23,7 +23,7 @@ export const CONSUMER_DEFAULTS: Readonly<ConsumerSettings> = Object.freeze({
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1_000,
   maxWaitTimeMs: 100,
-  transactionMs: 100,
+  transactionMs: 500,
 })
 
 /** The kafkajs consumer options for these settings (group id and topic creation are the caller's). */
