@@ -35,7 +35,7 @@ import { createDb } from '../src/db/connect.js'
 import type { Database } from '../src/db/database.js'
 import { ensureDatabase, migrateToLatest } from '../src/db/migrate.js'
 import { toKafkaMessage } from '../src/events/producer.js'
-import { EventSchema, type SpotEvent, TOPIC_OF, type Topics } from '../src/events/schemas.js'
+import { EventSchema, type SpotEvent, TOPIC_OF, type Topics, inputTopics } from '../src/events/schemas.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { CONSUMER_DEFAULTS } from '../src/ingest/consumer-settings.js'
 import { createOutboxRelay, leftForRelay } from '../src/ingest/outbox-relay.js'
@@ -76,7 +76,6 @@ function randomTopics(): Topics {
   const tag = randomUUID().slice(0, 8)
   return { spotInterruptions: `bench-si-${tag}`, replicaEvents: `bench-re-${tag}`, agentEvents: `bench-ae-${tag}`, pricingSnapshots: `bench-ps-${tag}`, replicaCommands: `bench-rc-${tag}` }
 }
-const inputTopics = (t: Topics) => [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
 
 async function send(producer: Producer, topics: Topics, events: readonly SpotEvent[]): Promise<void> {
   const byTopic = new Map<string, ReturnType<typeof toKafkaMessage>[]>()

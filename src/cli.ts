@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
 import { createClient } from './clients/client.repository.js'
 import { ConfigError, DbConfigSchema, loadConfig, parseEnv, topicsOf } from './config.js'
+import { inputTopics } from './events/schemas.js'
 import { createDb, databaseName } from './db/connect.js'
 import { ensureDatabase, MigrationError, migrateToLatest, migrationStatus } from './db/migrate.js'
 import { formatRepairs } from './db/repairs.js'
@@ -185,7 +186,7 @@ const replayCommand: Command = async (args) => {
       const kafka = new Kafka({ clientId: config.KAFKA_CLIENT_ID, brokers: [...config.KAFKA_BROKERS], logLevel: logLevel.WARN })
       const t = topicsOf(config)
       const r = await rebuildFromKafka({
-        kafka, db, topics: [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots],
+        kafka, db, topics: inputTopics(t),
         pipeline: pipeline({ rebalancePolicy: config.REBALANCE_POLICY, recentInterruptionMinutes: config.POOL_RECENT_INTERRUPTION_MINUTES }),
         groupId: `${config.KAFKA_GROUP_ID}-rebuild-${Date.now()}`, progress: progressFor(),
       })

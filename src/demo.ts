@@ -18,7 +18,7 @@ import { createDb, databaseName } from './db/connect.js'
 import type { Database } from './db/database.js'
 import { ensureDatabase, migrateToLatest } from './db/migrate.js'
 import { checkPartitionStart, partitionOffsets } from './ingest/partition-start.js'
-import type { Topics } from './events/schemas.js'
+import { type Topics, inputTopics } from './events/schemas.js'
 import { type FleetRates, runFleet } from './fleet.js'
 import { serve } from './server.js'
 import { checkBroker } from './startup-checks.js'
@@ -70,7 +70,6 @@ export async function ensureTopics(kafka: Kafka, topics: Topics): Promise<void> 
 }
 
 /** The topics serve consumes. */
-const inputTopics = (t: Topics) => [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
 
 /**
  * The local broker starts empty, so after a restart every stored checkpoint is

@@ -7,6 +7,7 @@ import Fastify, { LogController } from 'fastify'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { app } from './app.js'
 import { type Config, topicsOf } from './config.js'
+import { inputTopics } from './events/schemas.js'
 import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
 import { pipeline as buildPipeline } from './wiring.js'
@@ -58,7 +59,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     },
   })
   const t = topicsOf(config)
-  const topics = [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
+  const topics = inputTopics(t)
   const producer = kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const relay = createOutboxRelay({ db, producer, commandsTopic: t.replicaCommands, log: kafka.logger(), metrics })
   // One pipeline: the consumer and the HTTP commands go through the same rules and projections.

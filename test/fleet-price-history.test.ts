@@ -13,7 +13,8 @@ import { POOLS, runFleet } from '../src/fleet.js'
 import { createIngestConsumer } from '../src/ingest/consumer.js'
 import { pipeline } from '../src/wiring.js'
 import { freshDatabase } from './helper-db.js'
-import { kafkaFor, uniqueName, waitFor } from './helper-kafka.js'
+import { kafkaFor, uniqueName, uniqueTopics, waitFor } from './helper-kafka.js'
+import { inputTopics } from '../src/events/schemas.js'
 
 const HOUR_MS = 3_600_000
 const DAYS = 2
@@ -21,13 +22,10 @@ const DAYS = 2
 t.test('the fleet publishes its pools\' price history once, whatever the restarts', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })
   const kafka = kafkaFor()
-  const topics = {
-    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
-    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
-  }
+  const topics = uniqueTopics()
   const consumer = createIngestConsumer({
     kafka, db, groupId: uniqueName('g'), pipeline: pipeline(), sessionTimeoutMs: 6_000,
-    topics: [topics.spotInterruptions, topics.replicaEvents, topics.agentEvents, topics.pricingSnapshots],
+    topics: inputTopics(topics),
   })
   t.teardown(() => consumer.stop())
   const client = await createClient(db, 'price history')

@@ -18,19 +18,17 @@ import { pipeline } from '../src/wiring.js'
 import { relayOnce } from '../src/ingest/outbox-relay.js'
 import { fromDbTime } from '../src/db/time.js'
 import { freshDatabase } from './helper-db.js'
-import { connectedProducer, kafkaFor, uniqueName, waitFor } from './helper-kafka.js'
+import { connectedProducer, kafkaFor, uniqueName, uniqueTopics, waitFor } from './helper-kafka.js'
+import { inputTopics } from '../src/events/schemas.js'
 
 t.test('fleet, rules, outbox and consumer close the loop', async (t) => {
   const { db } = await freshDatabase(t, { migrate: true })
   const kafka = kafkaFor()
-  const topics = {
-    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
-    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
-  }
+  const topics = uniqueTopics()
   const handlers = pipeline({ rebalancePolicy: 'ignore', recentInterruptionMinutes: 10 })
   const consumer = createIngestConsumer({
     kafka, db, groupId: uniqueName('g'), pipeline: handlers, sessionTimeoutMs: 6_000,
-    topics: [topics.spotInterruptions, topics.replicaEvents, topics.agentEvents, topics.pricingSnapshots],
+    topics: inputTopics(topics),
   })
   t.teardown(() => consumer.stop())
   await consumer.start()

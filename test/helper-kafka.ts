@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import type { Test } from 'tap'
+import type { Topics } from '../src/events/schemas.js'
 
 export function brokers(): string[] {
   const b = process.env.KAFKA_BROKERS
@@ -14,6 +15,14 @@ export function brokers(): string[] {
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`
+
+/** A fresh set of the service's topics (the commands topic too), so that a test meets no other test's messages. */
+export function uniqueTopics(): Topics {
+  return {
+    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
+    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
+  }
+}
 
 export function kafkaFor(clientId = uniqueName('test')): Kafka {
   return new Kafka({ clientId, brokers: brokers(), logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } })

@@ -8,17 +8,14 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createEventProducer, newEvent } from '../src/events/producer.js'
 import { freshDatabase } from './helper-db.js'
-import { kafkaFor, uniqueName, waitFor } from './helper-kafka.js'
+import { kafkaFor, uniqueName, uniqueTopics, waitFor } from './helper-kafka.js'
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url))
 const tsLoader = process.execArgv.filter((a) => a.includes('typescript'))
 
 t.test('serve: ready, consumes, graceful SIGTERM exits 0', async (t) => {
   const { url, name, db } = await freshDatabase(t, { migrate: true })
-  const topics = {
-    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
-    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
-  }
+  const topics = uniqueTopics()
   const port = 20000 + Math.floor(Math.random() * 20000)
   const child = spawn(process.execPath, [...tsLoader, BIN, 'serve'], {
     env: {

@@ -176,6 +176,9 @@ export function isEventOf<T extends EventType>(event: SpotEvent, type: T): event
 export type TopicKey = 'spotInterruptions' | 'replicaEvents' | 'agentEvents' | 'pricingSnapshots' | 'replicaCommands'
 export type Topics = Readonly<Record<TopicKey, string>>
 
+/** The topics the service consumes (all but the commands it publishes), in the order it subscribes. */
+export const inputTopics = (t: Topics): string[] => [t.spotInterruptions, t.replicaEvents, t.agentEvents, t.pricingSnapshots]
+
 export const DEFAULT_TOPICS: Topics = Object.freeze({
   spotInterruptions: 'spot-interruptions',
   replicaEvents: 'replica-events',

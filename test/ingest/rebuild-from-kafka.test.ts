@@ -26,7 +26,7 @@ import { createIngestConsumer } from '../../src/ingest/consumer.js'
 import { rebuildFromKafka, NotFreshError } from '../../src/ingest/rebuild-from-kafka.js'
 import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
-import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
+import { connectedProducer, kafkaFor, uniqueName, uniqueTopics, waitFor } from '../helper-kafka.js'
 import { projectionRows } from '../replay/fixtures/history.js'
 import { uuidOf } from './fixtures/stream.js'
 
@@ -143,10 +143,7 @@ t.test('a database rebuilt from the topics equals the one ingested live: event_l
   const a = await freshDatabase(t, { migrate: true })
   const b = await freshDatabase(t, { migrate: true })
   const kafka = kafkaFor()
-  const topics: Topics = {
-    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
-    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
-  }
+  const topics = uniqueTopics()
   const { registrations, rest } = history(uniqueName('kr'), 6, 8)
   const producer = await connectedProducer(t, kafka)
   const send = async (events: readonly SpotEvent[], garbage: boolean) => {

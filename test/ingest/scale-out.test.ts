@@ -19,11 +19,11 @@ import { z } from 'zod'
 import type { Database } from '../../src/db/database.js'
 import { ensureTopics } from '../../src/demo.js'
 import { createEventProducer } from '../../src/events/producer.js'
-import type { Topics } from '../../src/events/schemas.js'
+import { type Topics, inputTopics } from '../../src/events/schemas.js'
 import { createIngestConsumer } from '../../src/ingest/consumer.js'
 import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
-import { kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
+import { kafkaFor, uniqueName, uniqueTopics, waitFor } from '../helper-kafka.js'
 import { ROOT, ensureBuilt, exited, freePort } from '../helper-process.js'
 import { caughtUp } from './fixtures/steps.js'
 import { fleetStream, seeded } from './fixtures/fleet-stream.js'
@@ -71,10 +71,7 @@ t.test(`three serve processes, two killed with SIGKILL (seed ${SEED})`, async (t
   const multi = await freshDatabase(t, { migrate: true })
   const single = await freshDatabase(t, { migrate: true })
   const kafka = kafkaFor()
-  const topics: Topics = {
-    spotInterruptions: uniqueName('si'), replicaEvents: uniqueName('re'), agentEvents: uniqueName('ae'),
-    pricingSnapshots: uniqueName('ps'), replicaCommands: uniqueName('rc'),
-  }
+  const topics = uniqueTopics()
   await ensureTopics(kafka, topics)
   const groupId = uniqueName('scale')
   const env = {
@@ -101,7 +98,7 @@ t.test(`three serve processes, two killed with SIGKILL (seed ${SEED})`, async (t
   // The single-instance run: the same topics, a group and a database of its own, the same rules.
   const reference = createIngestConsumer({
     kafka, db: single.db, groupId: uniqueName('single'), pipeline: pipeline({ rebalancePolicy: 'ignore', recentInterruptionMinutes: 10 }),
-    topics: [topics.spotInterruptions, topics.replicaEvents, topics.agentEvents, topics.pricingSnapshots], sessionTimeoutMs: 6_000,
+    topics: inputTopics(topics), sessionTimeoutMs: 6_000,
   })
   t.teardown(() => reference.stop())
   await reference.start()
