@@ -119,7 +119,8 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   const { page, errors, missing } = await open(`#client=${client.id}&token=${client.token}`)
   await page.waitForSelector('#agents tbody tr', { timeout: 30_000 })
   t.equal(await page.locator('#agents tbody tr').count(), 2, 'both agents listed')
-  t.match(await page.locator('#status').textContent(), /live/, 'the page says it is live')
+  // The agents table is drawn before the other views are read; the status says live once all of them answered.
+  t.ok(await waitFor('the page says it is live', async () => /live/.test(await page.locator('#status').textContent() ?? ''), 30_000, 200), 'the page says it is live')
   t.notMatch(page.url(), /token=/, 'the token left the address bar')
 
   // Each chart draws every series its route serves: points for each, and pixels of each series' colour on its canvas.
