@@ -69,6 +69,13 @@ export async function inStatements<T extends object>(rows: readonly T[], write: 
   for (const chunk of chunkByBytes(rows, maxRows, DEFAULT_STATEMENT_BYTES, rowBytes)) await write(chunk)
 }
 
+/** One value as SQL text: escape()'s own result, without its dispatch for the usual string with nothing to escape and NULL. */
+function literal(v: SqlValue): string {
+  if (v === null) return 'NULL'
+  if (typeof v === 'string' && !ANY_ESCAPED.test(v)) return `'${v}'`
+  return escape(v)
+}
+
 /**
  * The VALUES lists of a multi-row INSERT as text, each cut under `maxBytes`
  * (measured on the text itself) and `maxRows`, for the inserts of the most
@@ -84,7 +91,13 @@ export function valuesText<C extends string, R extends { readonly [K in C]?: Sql
   let bytes = 0
   const flush = () => { if (cur.length > 0) out.push(sql.raw(`values ${cur.join(', ')}`)); cur = []; bytes = 0 }
   for (const r of rows) {
-    const text = `(${cols.map((c) => { const v = r[c]; return v === undefined ? 'DEFAULT' : escape(v) }).join(', ')})`
+    let text = '('
+    for (let i = 0; i < cols.length; i++) {
+      const v = r[cols[i]!]
+      if (i > 0) text += ', '
+      text += v === undefined ? 'DEFAULT' : literal(v)
+    }
+    text += ')'
     const b = Buffer.byteLength(text) + 2
     if (cur.length >= maxRows || (cur.length > 0 && bytes + b > maxBytes)) flush()
     cur.push(text)

@@ -14,6 +14,9 @@ export type MoneyResult = { ok: true; value: string } | { ok: false; reason: str
 
 const refuse = (reason: string): MoneyResult => ({ ok: false, reason })
 
+/** Text already canonical and within the column (what the log holds: every replayed price): rounding would give it back unchanged. */
+const CANONICAL = new RegExp(`^(?:0|[1-9]\\d{0,${INTEGER_DIGITS - 1}})(?:\\.\\d{0,${SCALE - 1}}[1-9])?$`)
+
 /**
  * Canonical form: no sign, no exponent, no leading zeros, no trailing
  * fractional zeros ("0.0345", "12", "0"). A number is read through its
@@ -27,6 +30,7 @@ export function normaliseMoney(input: unknown): MoneyResult {
     if (input < 0) return refuse('must not be negative')
     text = expandExponent(String(input)) // -0 prints as "0"
   } else if (typeof input === 'string') {
+    if (CANONICAL.test(input)) return { ok: true, value: input }
     if (input.startsWith('-')) return refuse('must not be negative')
     text = input
   } else {

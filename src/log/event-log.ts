@@ -91,14 +91,19 @@ export interface LogPage {
  * it belongs to an input read before (with it, by that read's lookup), so it is
  * not repeated. Exact `seqs` (the gaps a reader goes back to) fetch what their
  * inputs caused wherever it lies.
+ *
+ * `causedTypes`, when given, are the produced types the reader folds (a
+ * rebuild: what its projections handle): a produced row of another type (the
+ * commands sent to agents, a replica requested) is read for its seq but not
+ * decoded, and is left out of `caused`.
  */
-export async function readLog(db: QueryCreator<Database>, range: { afterSeq: number, limit: number } | { seqs: readonly number[] }): Promise<LogPage> {
-  let q = db.selectFrom('event_log').select(['seq', 'payload', 'source', 'event_id', 'cause_event_id']).orderBy('seq')
+export async function readLog(db: QueryCreator<Database>, range: { afterSeq: number, limit: number } | { seqs: readonly number[] }, causedTypes?: ReadonlySet<string>): Promise<LogPage> {
+  let q = db.selectFrom('event_log').select(['seq', 'type', 'payload', 'source', 'event_id', 'cause_event_id']).orderBy('seq')
   q = 'seqs' in range ? q.where('seq', 'in', range.seqs.length > 0 ? [...range.seqs] : [-1]) : q.where('seq', '>', range.afterSeq).limit(range.limit)
   const rows = await q.execute()
   const inputs: LoggedInput[] = []
   const byId = new Map<string, LoggedInput>()
-  const produced: { seq: number, payload: string, cause_event_id: string | null }[] = []
+  const produced: { seq: number, type: string, payload: string, cause_event_id: string | null }[] = []
   for (const r of rows) {
     if (r.source === 'decision') { produced.push(r); continue }
     const input = { seq: r.seq, event: storedEventOfRow(r), caused: [] }
@@ -112,7 +117,7 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
     const ids = [...byId.keys()]
     const beyond: typeof produced = []
     for (let i = 0; i < ids.length; i += CAUSES_PER_STATEMENT) {
-      let q = db.selectFrom('event_log').select(['seq', 'payload', 'cause_event_id']).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
+      let q = db.selectFrom('event_log').select(['seq', 'type', 'payload', 'cause_event_id']).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
       if (!('seqs' in range)) q = q.where('seq', '>', last)
       beyond.push(...await q.execute())
     }
@@ -123,7 +128,7 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
   }
   for (const p of produced) {
     const input = p.cause_event_id === null ? undefined : byId.get(p.cause_event_id)
-    if (input) input.caused.push(storedEventOfRow(p))
+    if (input && (causedTypes === undefined || causedTypes.has(p.type))) input.caused.push(storedEventOfRow(p))
   }
   return { inputs, seqs: rows.map((r) => r.seq) }
 }

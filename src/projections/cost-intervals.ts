@@ -91,6 +91,10 @@ export function resolve(prev: InEffect | null, c: Carried): InEffect {
   }
 }
 
+/** Field by field: the same prices, mode and pool in effect. */
+export const sameState = (a: InEffect, b: InEffect) => a.instanceId === b.instanceId && a.poolId === b.poolId && a.mode === b.mode
+  && a.spotPrice === b.spotPrice && a.onDemandPrice === b.onDemandPrice
+
 export const utcDate = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
 /**
@@ -175,7 +179,7 @@ export function mergePoints(window: readonly StoredPoint[], fresh: readonly Pric
     // Points before the first new one keep their state; from the stop point on nothing changes.
     const state: InEffect = i >= newEnd || (!isNew && comparePoints(p, added[0]!) < 0) ? (p as StoredPoint).state : resolve(prev, p.carried)
     const sp: StoredPoint = { ...p, state }
-    if (isNew || JSON.stringify(state) !== JSON.stringify((p as StoredPoint).state)) points.push(sp)
+    if (isNew || !sameState(state, (p as StoredPoint).state)) points.push(sp)
     resolved.push(sp)
     prev = state
   }
@@ -191,7 +195,7 @@ export interface PieceDiff {
 const pieceKey = (p: CostPiece) => `${p.agentId}|${p.start}`
 const samePiece = (a: CostPiece, b: CostPiece) =>
   a.end === b.end && a.closedBy === b.closedBy && a.openedBy === b.openedBy && a.clientId === b.clientId
-  && JSON.stringify(a.state) === JSON.stringify(b.state)
+  && sameState(a.state, b.state)
 
 export function diffPieces(before: readonly CostPiece[], after: readonly CostPiece[]): PieceDiff {
   const old = new Map(before.map((p) => [pieceKey(p), p]))

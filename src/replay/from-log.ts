@@ -106,6 +106,9 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
   await createShadow(db, live, shadow, tables, new Set(opts.projections.flatMap((p) => [...p.readIndexes ?? []])),
     new Set(opts.projections.flatMap((p) => [...p.replayIdempotentKeys ?? []])))
   const projections = forRebuild(opts.projections)
+  // What the projections fold, and the rejection that keeps an input out of them (streamOf); commands are never decoded.
+  const caused = new Set<string>(['decision.rejected', ...opts.projections.flatMap((p) => [...p.handles])])
+  const readPage = (range: Parameters<typeof readLog>[1]) => readLog(db, range, caused)
 
   const pageSize = opts.pageSize ?? DEFAULT_PAGE
   const ttl = opts.gapTtlMs ?? 60_000
@@ -117,9 +120,9 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
   let analyzedAt = Math.max(rows, pageSize)
   /** Reads and applies one page (plus pending seqs); returns the rows it read. */
   const step = async (final: boolean): Promise<number> => {
-    const page = await (ahead?.after === position ? ahead.page : readLog(db, { afterSeq: position, limit: pageSize }))
+    const page = await (ahead?.after === position ? ahead.page : readPage({ afterSeq: position, limit: pageSize }))
     ahead = null
-    const late = gaps.size > 0 ? await readLog(db, { seqs: [...gaps.keys()] }) : { inputs: [], seqs: [] }
+    const late = gaps.size > 0 ? await readPage({ seqs: [...gaps.keys()] }) : { inputs: [], seqs: [] }
     const now = Date.now()
     const nextGaps: Gaps = new Map(gaps)
     for (const s of late.seqs) nextGaps.delete(s)
@@ -133,7 +136,7 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
     const nextPosition = page.seqs.at(-1) ?? position
     const read = page.seqs.length + late.seqs.length
     if (!final && page.seqs.length === pageSize) {
-      const next = readLog(db, { afterSeq: nextPosition, limit: pageSize })
+      const next = readPage({ afterSeq: nextPosition, limit: pageSize })
       next.catch(() => undefined) // awaited by the next step; a failure here must not go unhandled if this page fails first
       ahead = { after: nextPosition, page: next }
     }

@@ -64,6 +64,7 @@ export async function restoreIndexes(db: Kysely<Database>, live: string, shadow:
   if (tables.length === 0) return
   const want = await indexesOf(db, live, tables)
   const have = await indexesOf(db, shadow, tables)
+  const alters: string[] = []
   for (const t of tables) {
     const w = want.get(t) ?? []
     const h = have.get(t) ?? []
@@ -72,8 +73,12 @@ export async function restoreIndexes(db: Kysely<Database>, live: string, shadow:
     if (same === w.length && same === h.length) continue
     const drop = h.slice(same).map((d) => `DROP INDEX ${q(d.name)}`)
     const add = w.slice(same).map((d) => `ADD ${d.unique ? 'UNIQUE ' : ''}INDEX ${q(d.name)} (${d.columns})`)
-    await sql.raw(`ALTER TABLE ${q(shadow)}.${q(t)} ${[...drop, ...add].join(', ')}`).execute(db)
+    alters.push(`ALTER TABLE ${q(shadow)}.${q(t)} ${[...drop, ...add].join(', ')}`)
   }
+  // Each table's build is one sort on one server thread: the tables side by side, as many at once as the pool has connections free.
+  const runs = await Promise.allSettled(alters.map((a) => sql.raw(a).execute(db)))
+  const failed = runs.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 /** Live tables to the shadow database, shadow tables to live: one statement, atomic for readers. */
