@@ -146,14 +146,23 @@ run_child() {
   trap 'pass_on HUP' HUP
   # A parent that dies without signalling us (npm killed with SIGKILL) is
   # noticed by polling: we are re-parented, and the command is told to stop.
-  local parent=$PPID
+  # So is the end of the broker this run started (killed, or crashed): the
+  # command would only retry a broker that is not coming back.
+  local parent=$PPID broker=
+  [[ " ${started_here[*]} " != *" kafka "* ]] || broker=$kcat_started
   (trap '' INT TERM; while kill -0 "$child" 2>/dev/null; do
      [ "$(ps -o ppid= -p $$ 2>/dev/null | tr -d ' ')" = "$parent" ] || { kill -TERM "$child" 2>/dev/null; break; }
+     if [ -n "$broker" ] && ! kill -0 "$broker" 2>/dev/null; then
+       echo "local-servers: the local broker (kcat, pid $broker) is gone; stopping the command" >&2
+       : >"$state/broker-gone"; kill -TERM "$child" 2>/dev/null; break
+     fi
      sleep 1; done) 9>&- &
   # wait returns early (>128) when a trapped signal arrives; the child may still run then.
   while kill -0 "$child" 2>/dev/null; do wait "$child" || true; done
   local code=0
   wait "$child" || code=$?
+  # Stopped because its broker went away: a failure, however cleanly it stopped.
+  if [ -e "$state/broker-gone" ]; then rm -f "$state/broker-gone"; [ "$code" -ne 0 ] || code=1; fi
   return "$code"
 }
 

@@ -29,7 +29,7 @@ const USAGE = `usage: spotfleet <command>
   serve                     consumer, outbox relay and HTTP API
   fleet --client-id ID [--agents N] [rates]   simulated agents of a client, producing to KAFKA_BROKERS until SIGINT/SIGTERM
   demo [--agents N] [rates] [--request-logs]  migrate, the demo client, serve and the simulated fleet
-  (rates: --heartbeat-ms, --pricing-ms, --sync-step-ms, --rebalances-per-hour, --terminations-per-hour, --price-history-days)
+  (rates: --heartbeat-ms, --pricing-ms, --sync-step-ms, --rebalances-per-hour, --terminations-per-hour, --price-history-days, --first-interruption-ms)
   replay --from log         rebuild every projection from event_log into shadow tables and swap them in (serve may keep running)
   replay --from kafka       rebuild a fresh database from the topics' retained history through the same pipeline`
 
@@ -113,8 +113,9 @@ const FLEET_FLAGS = {
   'rebalances-per-hour': { type: 'string' },
   'terminations-per-hour': { type: 'string' },
   'price-history-days': { type: 'string' },
+  'first-interruption-ms': { type: 'string' },
 } as const
-const FLEET_USAGE = '[--agents N] [--heartbeat-ms MS] [--pricing-ms MS] [--sync-step-ms MS] [--rebalances-per-hour R] [--terminations-per-hour R] [--price-history-days D]'
+const FLEET_USAGE = '[--agents N] [--heartbeat-ms MS] [--pricing-ms MS] [--sync-step-ms MS] [--rebalances-per-hour R] [--terminations-per-hour R] [--price-history-days D] [--first-interruption-ms MS]'
 
 /** The fleet's size and rates from flags; undefined when a value is not a positive number. */
 function fleetFlags(values: Partial<Record<keyof typeof FLEET_FLAGS, string>>, defaultAgents: number) {
@@ -127,7 +128,7 @@ function fleetFlags(values: Partial<Record<keyof typeof FLEET_FLAGS, string>>, d
   const rates = {
     heartbeatMs: num(values['heartbeat-ms'], true), pricingMs: num(values['pricing-ms'], true), syncStepMs: num(values['sync-step-ms'], true),
     rebalancesPerAgentHour: num(values['rebalances-per-hour'], false), terminationsPerAgentHour: num(values['terminations-per-hour'], false),
-    priceHistoryDays: num(values['price-history-days'], true),
+    priceHistoryDays: num(values['price-history-days'], true), firstInterruptionMs: num(values['first-interruption-ms'], true),
   }
   const all = [agents, ...Object.values(rates)]
   if (all.some((n) => Number.isNaN(n)) || agents < 1 || [rates.heartbeatMs, rates.pricingMs, rates.syncStepMs].some((n) => n === 0)) return undefined

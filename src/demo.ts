@@ -169,4 +169,7 @@ Ctrl-C stops it.`)
   await fleet.stop().catch((err: unknown) => console.error(`demo: stopping the fleet failed: ${String(err)}`))
   await running.close()
   log('demo stopped')
+  // Everything it started is stopped; what kafkajs still retries against a broker that went away (its
+  // reconnect timers) must not hold the process. A normal stop leaves nothing, and exits before this fires.
+  setTimeout(() => process.exit(), 1_000).unref()
 }

@@ -30,10 +30,19 @@ export interface FleetRates {
    * the client, pool and hour, so a restarted fleet's are duplicates, ignored.
    */
   priceHistoryDays: number
+  /**
+   * Whatever the rates, one agent gets a rebalance recommendation this long
+   * after start and its termination notice once the replica the service
+   * launched for it is ready (at most a minute later), so a demo shows a
+   * failover within its first minute; at 0.5 notices per agent-hour, 50
+   * agents get one in the first minute only a third of the time, and a notice
+   * without a ready replica gets an emergency snapshot, not a failover. 0: none.
+   */
+  firstInterruptionMs: number
 }
 
 export const DEFAULT_RATES: FleetRates = {
-  heartbeatMs: 10_000, pricingMs: 30_000, syncStepMs: 3_000, rebalancesPerAgentHour: 1, terminationsPerAgentHour: 0.5, priceHistoryDays: 7,
+  heartbeatMs: 10_000, pricingMs: 30_000, syncStepMs: 3_000, rebalancesPerAgentHour: 1, terminationsPerAgentHour: 0.5, priceHistoryDays: 7, firstInterruptionMs: 15_000,
 }
 
 export interface FleetOptions {
@@ -101,7 +110,14 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
   const byId = new Map(agents.map((a) => [a.id, a]))
   const ev = <T extends SpotEvent['type']>(type: T, a: SimAgent, data: Parameters<typeof newEvent<T>>[1]['data']) =>
     newEvent(type, { clientId: o.clientId, agentId: a.id, data })
-  const send = (events: SpotEvent[]) => producer.send(events).then(() => {}, (err: unknown) => log(`send failed: ${String(err)}`))
+  // A broker outage is one line when it starts and one when sends work again.
+  let failedSends = 0
+  const send = (events: SpotEvent[]) => producer.send(events).then(() => {
+    if (failedSends > 0) log(`sending again (${failedSends} sends failed meanwhile; their events are lost, as a real agent's would be)`)
+    failedSends = 0
+  }, (err: unknown) => {
+    if (failedSends++ === 0) log(`send failed: ${String(err)}; the following failures are counted, not shown`)
+  })
   let stopped = false
   const later = (ms: number, f: () => void) => { const t = setTimeout(() => { if (!stopped) f() }, ms); return t }
 
@@ -120,10 +136,24 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
         replicaId, syncStatus: 'syncing', syncLatencyMs: 200 + Math.round(Math.random() * 400), stateTransferProgress: progress,
       })])))
     }
-    r.timers.push(later(rates.syncStepMs * 4, () => void send([
-      ev('replica.sync_progress', a, { replicaId, syncStatus: 'synced', syncLatencyMs: 20 + Math.round(Math.random() * 40), stateTransferProgress: 100 }),
-      ev('replica.ready', a, { replicaId }),
-    ])))
+    r.timers.push(later(rates.syncStepMs * 4, () => {
+      void send([
+        ev('replica.sync_progress', a, { replicaId, syncStatus: 'synced', syncLatencyMs: 20 + Math.round(Math.random() * 40), stateTransferProgress: 100 }),
+        ev('replica.ready', a, { replicaId }),
+      ])
+      if (scripted?.agentId === a.id) r.timers.push(later(1_000, () => noticeScripted()))
+    }))
+  }
+
+  /** The scripted first interruption (rates.firstInterruptionMs): its agent, until its notice is sent. */
+  let scripted: { agentId: string, fallback: NodeJS.Timeout } | undefined
+  const noticeScripted = () => {
+    const s = scripted
+    scripted = undefined
+    if (!s) return
+    clearTimeout(s.fallback)
+    const a = byId.get(s.agentId)
+    if (a && a.mode === 'spot' && a.terminatesAt === null) void send([notice(a, Date.now())])
   }
 
   const dropReplica = (a: SimAgent, replicaId: string) => {
@@ -190,14 +220,19 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
       // On-demand instances are not interrupted.
       if (a.terminatesAt !== null || a.mode === 'on-demand') continue
       if (chance(rates.terminationsPerAgentHour)) {
-        a.terminatesAt = now + 120_000
-        log(`agent ${a.id.slice(0, 8)}: termination notice for ${a.instanceId}`)
-        batch.push(ev('spot.termination_notice', a, { instanceId: a.instanceId, poolId: a.poolId, terminationTime: new Date(a.terminatesAt).toISOString() }))
+        batch.push(notice(a, now))
       } else if (chance(rates.rebalancesPerAgentHour)) {
         batch.push(ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId }))
       }
     }
     void send(batch)
+  }
+
+  /** The two-minute warning for the agent's current instance. */
+  const notice = (a: SimAgent, now: number): SpotEvent => {
+    a.terminatesAt = now + 120_000
+    log(`agent ${a.id.slice(0, 8)}: termination notice for ${a.instanceId}`)
+    return ev('spot.termination_notice', a, { instanceId: a.instanceId, poolId: a.poolId, terminationTime: new Date(a.terminatesAt).toISOString() })
   }
 
   // No promotion came within the two minutes: the instance is gone, and the
@@ -243,6 +278,15 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
 
   pricing()
   const timers = [setInterval(heartbeat, rates.heartbeatMs), setInterval(pricing, rates.pricingMs)]
+  if (rates.firstInterruptionMs > 0) {
+    timers.push(later(rates.firstInterruptionMs, () => {
+      const a = agents.find((x) => x.mode === 'spot' && x.terminatesAt === null)
+      if (!a) return
+      log(`agent ${a.id.slice(0, 8)}: rebalance recommendation for ${a.instanceId}, its termination notice follows once a replica is ready`)
+      scripted = { agentId: a.id, fallback: later(60_000, () => noticeScripted()) }
+      void send([ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId })])
+    }))
+  }
   return {
     agents,
     async stop() {

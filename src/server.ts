@@ -10,6 +10,7 @@ import { type Config, topicsOf } from './config.js'
 import { inputTopics } from './events/schemas.js'
 import { createDb } from './db/connect.js'
 import { createIngestConsumer } from './ingest/consumer.js'
+import { kafkaLog } from './ingest/kafka-log.js'
 import { pipeline as buildPipeline } from './wiring.js'
 import { createOutboxRelay, leftForRelay } from './ingest/outbox-relay.js'
 import { startOfflineSweeper } from './agent/offline-sweep.js'
@@ -48,15 +49,13 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     throw err
   }
   const metrics = new Metrics()
+  // A broker outage is one warning and one line when it ends, not kafkajs' lines for every retry.
+  const kafkaLogs = kafkaLog(log)
   const kafka = new Kafka({
     clientId: config.KAFKA_CLIENT_ID,
     brokers: [...config.KAFKA_BROKERS],
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...extra } = entry
-      if (level <= logLevel.ERROR) log.error(extra, message)
-      else if (level === logLevel.WARN) log.warn(extra, message)
-    },
+    logCreator: kafkaLogs.logCreator,
   })
   const t = topicsOf(config)
   const topics = inputTopics(t)
@@ -70,6 +69,8 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     transactionMs: config.INGEST_TRANSACTION_MS,
     onApplied: (r) => { if (leftForRelay(r)) relay.wake() },
   })
+  consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => kafkaLogs.connected())
+  producer.on(producer.events.CONNECT, () => kafkaLogs.connected())
 
   // Silent agents: every sweep at most a quarter of the timeout late (at least every 30 s, at most every 0.5 s).
   let sweeper: { stop(): Promise<void> } | undefined

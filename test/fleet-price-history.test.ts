@@ -35,7 +35,7 @@ t.test('the fleet publishes its pools\' price history once, whatever the restart
     SELECT pool_id, COUNT(*) AS n, MIN(observed_at) AS first, COUNT(DISTINCT observed_at) AS distinct_hours FROM pricing_snapshots_clean
     WHERE observed_at >= ${toDbTime(new Date(thisHour - DAYS * 24 * HOUR_MS))} AND observed_at < ${toDbTime(new Date(thisHour))}
     GROUP BY pool_id ORDER BY pool_id`.execute(db)).rows.map((r) => ({ ...r, n: Number(r.n), distinct_hours: Number(r.distinct_hours) }))
-  const rates = { heartbeatMs: 60_000, pricingMs: 60_000, rebalancesPerAgentHour: 0, terminationsPerAgentHour: 0, priceHistoryDays: DAYS }
+  const rates = { heartbeatMs: 60_000, pricingMs: 60_000, rebalancesPerAgentHour: 0, terminationsPerAgentHour: 0, firstInterruptionMs: 0, priceHistoryDays: DAYS }
   const [, first] = await Promise.all([consumer.start(), runFleet({ kafka, topics, clientId: client.id, agents: 1, rates })])
 
   const hours = DAYS * 24

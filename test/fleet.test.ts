@@ -33,7 +33,7 @@ t.test('fleet, rules, outbox and consumer close the loop', async (t) => {
   t.teardown(() => consumer.stop())
   await consumer.start()
   const client = await createClient(db, 'fleet test')
-  const fleet = await runFleet({ kafka, topics, clientId: client.id, agents: 2, rates: { heartbeatMs: 300, syncStepMs: 100, rebalancesPerAgentHour: 0, terminationsPerAgentHour: 0 } })
+  const fleet = await runFleet({ kafka, topics, clientId: client.id, agents: 2, rates: { heartbeatMs: 300, syncStepMs: 100, rebalancesPerAgentHour: 0, terminationsPerAgentHour: 0, firstInterruptionMs: 0 } })
   t.teardown(() => fleet.stop())
 
   // Every pool known (the fleet's price history arrives pool by pool; a replica needs another pool of the agent's type).
