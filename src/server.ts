@@ -69,7 +69,9 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     transactionMs: config.INGEST_TRANSACTION_MS,
     onApplied: (r) => { if (leftForRelay(r)) relay.wake() },
   })
+  // Every answered fetch ends an outage too: after a short one kafkajs reconnects without rejoining the group.
   consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => kafkaLogs.connected())
+  consumer.consumer.on(consumer.consumer.events.FETCH, () => kafkaLogs.connected())
   producer.on(producer.events.CONNECT, () => kafkaLogs.connected())
 
   // Silent agents: every sweep at most a quarter of the timeout late (at least every 30 s, at most every 0.5 s).

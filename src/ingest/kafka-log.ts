@@ -4,8 +4,8 @@
  * of every client: two lines and a stack a retry, then a crash and a restart
  * of the consumer, over and over, for as long as the outage lasts. Here the
  * first connection error is one warning, everything kafkajs says after it is
- * counted, and the first connection that works again (a group joined, a
- * producer connected: `connected()`) ends the outage with one line.
+ * counted, and the first connection that works again (a group joined, a fetch
+ * answered, a producer connected: `connected()`) ends the outage with one line.
  */
 import { type LogEntry, logLevel } from 'kafkajs'
 
