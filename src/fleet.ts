@@ -222,12 +222,13 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
       if (chance(rates.terminationsPerAgentHour)) {
         batch.push(notice(a, now))
       } else if (chance(rates.rebalancesPerAgentHour)) {
-        batch.push(ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId }))
+        batch.push(recommendation(a))
       }
     }
     void send(batch)
   }
 
+  const recommendation = (a: SimAgent): SpotEvent => ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId })
   /** The two-minute warning for the agent's current instance. */
   const notice = (a: SimAgent, now: number): SpotEvent => {
     a.terminatesAt = now + 120_000
@@ -284,7 +285,7 @@ export async function runFleet(o: FleetOptions): Promise<Fleet> {
       if (!a) return
       log(`agent ${a.id.slice(0, 8)}: rebalance recommendation for ${a.instanceId}, its termination notice follows once a replica is ready`)
       scripted = { agentId: a.id, fallback: later(60_000, () => noticeScripted()) }
-      void send([ev('spot.rebalance_recommendation', a, { instanceId: a.instanceId, poolId: a.poolId })])
+      void send([recommendation(a)])
     }))
   }
   return {

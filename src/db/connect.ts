@@ -17,6 +17,9 @@ export interface DbOptions {
   onStatement?: (sql: string, ms: number) => void
 }
 
+/** Times go to and come from the server in UTC. */
+const TIMEZONE = 'Z'
+
 export function poolOptions(opts: DbOptions): PoolOptions {
   const u = new URL(opts.url)
   return {
@@ -26,7 +29,7 @@ export function poolOptions(opts: DbOptions): PoolOptions {
     password: decodeURIComponent(u.password),
     database: opts.database ?? (decodeURIComponent(u.pathname.slice(1)) || undefined),
     connectionLimit: opts.connectionLimit ?? 10,
-    timezone: 'Z',
+    timezone: TIMEZONE,
     dateStrings: true,
     supportBigNumbers: true,
     bigNumberStrings: false,
@@ -42,7 +45,7 @@ export function poolOptions(opts: DbOptions): PoolOptions {
  * of a rebuild's inserts (statement-bytes.ts) is megabytes per page.
  */
 function interpolate(sql: string, values: SqlValue[]): string {
-  return values.length === 0 ? sql : format(sql, values, false, 'Z')
+  return values.length === 0 ? sql : format(sql, values, false, TIMEZONE)
 }
 
 export function createDb(opts: DbOptions): Kysely<Database> {
