@@ -7,8 +7,11 @@
  * then commits those partitions' offsets. A transaction's fixed cost (the
  * checkpoint locks, a dozen statements, the commit) is thus paid per fetch
  * interval, not per partition batch: small batches from a live stream cost
- * what big ones do. At most `maxQueued` messages wait per lane; beyond that
- * eachBatch waits too (heartbeating), so kafkajs stops fetching. The
+ * what big ones do. A partition whose lane holds `maxQueued` messages or more
+ * once its batch is queued is paused (kafkajs `pause`) until the lane is half
+ * empty: eachBatch never waits, so kafkajs' fetch loop (which fetches again
+ * only once every batch of the last fetch was handled) goes on for the other
+ * partitions, and a termination notice is fetched while heartbeats wait. The
  * `urgentTopics` (interruption signals, replica events) queue in a lane of
  * their own that the one applier takes next whenever it holds anything (the
  * lanes alternate while both have work), and a take of the other lane is cut
@@ -51,7 +54,7 @@ export interface IngestOptions {
    * for at most, besides its own transaction.
    */
   transactionMs?: number
-  /** Most messages handed in and not yet applied (per lane); eachBatch waits beyond it (default 4 x chunkSize). */
+  /** Messages handed in and not yet applied (per lane) at which a partition that hands in more is paused (default 4 x chunkSize). */
   maxQueued?: number
   /**
    * Topics applied by an applier of their own, beside the one for the rest
@@ -209,9 +212,9 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   /** Handed in by eachBatch, not applied yet, in arrival order (a partition's messages in offset order). */
   interface Queued { chunk: PartitionBatch, payload: EachBatchPayload, lag: number }
   /** A queue of handed-in chunks: one for the urgent topics, one for the rest; one applier takes from both. */
-  interface Lane { queue: Queued[], queued: number, waiters: (() => void)[] }
+  interface Lane { queue: Queued[], queued: number, paused: Map<string, () => void> }
   const urgent = new Set(opts.urgentTopics ?? [])
-  const newLane = (): Lane => ({ queue: [], queued: 0, waiters: [] })
+  const newLane = (): Lane => ({ queue: [], queued: 0, paused: new Map() })
   const lanes = { urgent: newLane(), bulk: newLane() }
   const laneOf = (topic: string): Lane => (urgent.has(topic) ? lanes.urgent : lanes.bulk)
   let wake: (() => void) | undefined
@@ -306,7 +309,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       const ms = performance.now() - started
       if (lane === lanes.bulk && count > 0) msPerMessage = msPerMessage === undefined ? ms / count : 0.7 * msPerMessage + 0.3 * (ms / count)
       lane.queued -= count
-      for (const w of lane.waiters.splice(0)) w()
+      if (lane.queued <= maxQueued / 2) resumeAll(lane)
       if (groups.length === 0) continue
       const offsets = groups.map((g) => ({ topic: g.batch.topic, partition: g.batch.partition, offset: (BigInt(g.batch.messages.at(-1)!.offset) + 1n).toString() }))
       commits = commits.then(() => consumer.commitOffsets(offsets)).catch((err: unknown) => {
@@ -333,25 +336,28 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       if (err instanceof Stopped) return
       throw err
     }
+    if (!p.isRunning() || p.isStale() || stopping) return
     const lag = Number(p.batch.offsetLag())
+    const lane = laneOf(topic)
+    const key = `${topic}\u0000${partition}`
     for (let i = 0; i < messages.length; i += chunkSize) {
-      // Backpressure: wait (heartbeating) while the applier is behind.
-      const lane = laneOf(topic)
-      while (lane.queued >= maxQueued) {
-        if (!p.isRunning() || p.isStale() || stopping) return
-        await Promise.race([new Promise<void>((r) => { lane.waiters.push(r) }), sleep(1000)])
-        await p.heartbeat()
-      }
-      if (!p.isRunning() || p.isStale() || stopping) return
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
       lane.queue.push({ chunk, payload: p, lag })
       lane.queued += chunk.messages.length
-      wake?.()
-      const last = chunk.messages.at(-1)!.offset
-      positions.set(`${topic}\u0000${partition}`, BigInt(last))
-      // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
-      p.resolveOffset(last)
     }
+    wake?.()
+    const last = messages.at(-1)!.offset
+    positions.set(key, BigInt(last))
+    // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
+    p.resolveOffset(last)
+    // Backpressure without waiting: the partition is left out of the fetches until its lane is half empty (runApplier).
+    if (lane.queued >= maxQueued && !lane.paused.has(key)) lane.paused.set(key, p.pause())
+  }
+
+  /** Resumes the partitions a full lane paused. */
+  function resumeAll(lane: Lane): void {
+    for (const resume of lane.paused.values()) resume()
+    lane.paused.clear()
   }
 
   const runConfig = {
@@ -390,13 +396,13 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
       stopping = true
       wake?.()
-      for (const lane of [lanes.urgent, lanes.bulk]) for (const w of lane.waiters.splice(0)) w()
       try {
         await applier
         await commits
         for (const lane of [lanes.urgent, lanes.bulk]) {
           lane.queue.length = 0
           lane.queued = 0
+          lane.paused.clear()
         }
         await consumer.disconnect()
       } finally {
