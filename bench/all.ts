@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   rows.push({
     figure: `decision latency: termination notice → command.promote_replica, under ${fmt(live?.options.rate)} events/s from ${fmt(live?.options.agents)} agents`,
     measured: live ? `p50 ${live.promote.p50} ms, p99 ${live.promote.p99} ms (n=${live.promote.n})` : 'n/a',
-    against: live ? `sustained ${fmt(live.sustainedPerSec)} events/s, lag max ${fmt(live.lag.max)}, at the end ${fmt(live.lag.end)}` : 'n/a',
+    against: live ? `sustained ${fmt(live.sustainedPerSec)} events/s, lag max ${fmt(live.lag.max)}, at the end ${fmt(live.lag.end)}; ${live.appliers} applier(s), buffer pool ${fmt(live.bufferPoolMb)} MB` : 'n/a',
     goal: `p99 < 250 ms: ${verdict(live && live.promote.n > 0 ? live.promote.p99 < 250 : undefined)}`,
   })
 

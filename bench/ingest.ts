@@ -4,7 +4,7 @@
  *   npm run bench:ingest                       backlog: 100k mixed events from 1,000 agents
  *   npm run bench:ingest -- --mode live        live: 5k events/s in batches every 25 ms for 30 s
  *   options: --events N --agents N --mix heartbeat=.55,pricing=.38,rebalance=.05,termination=.02
- *            --chunk N --transaction-ms N --concurrency N --produce-batch N --projections on|off (backlog) --rate N --seconds N --batch-ms N (live) --json
+ *            --chunk N --transaction-ms N --concurrency N --appliers N --produce-batch N --projections on|off (backlog) --rate N --seconds N --batch-ms N (live) --json
  *
  * Backlog: the consumer of src/ingest/consumer.ts (every decider and
  * projection of src/wiring.ts) in this process, with its statements counted
@@ -65,6 +65,12 @@ async function freshDb(name: string, onStatement?: (s: string, ms: number) => vo
   await migrateToLatest(db)
   await db.destroy()
   return createDb({ url, database: name, connectionLimit: 10, onStatement })
+}
+
+/** innodb_buffer_pool_size in MB: below the hot pages of the agent-keyed indexes, a live run falls behind once they outgrow it (README). */
+async function bufferPoolMb(db: Kysely<Database>): Promise<number> {
+  const { rows } = await sql<{ mb: number | string }>`SELECT @@innodb_buffer_pool_size / 1048576 AS mb`.execute(db)
+  return Math.round(Number(rows[0]?.mb ?? 0))
 }
 
 async function dropDb(db: Kysely<Database>, name: string): Promise<void> {
@@ -186,7 +192,7 @@ async function allRowsFloor(source: Kysely<Database>, events: number): Promise<R
   return { events, rows: total, seconds, perSec: perSec(events, seconds), perTable }
 }
 
-export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, transactionMs: number, concurrency: number, allRows: boolean, produceBatch: number, projections: boolean }
+export interface BacklogOptions { events: number, agents: number, mix: Mix, chunkSize: number, transactionMs: number, concurrency: number, appliers: number, allRows: boolean, produceBatch: number, projections: boolean }
 export interface BacklogResult {
   options: BacklogOptions
   service: Rate
@@ -224,7 +230,7 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
   const consumer = createIngestConsumer({
     // Without projections: the figure "every projection on" is compared with (the deciders still decide and log).
     kafka, db, groupId: `bench-${randomUUID()}`, topics: inputTopics(topics), pipeline: o.projections ? pipeline() : { ...pipeline(), projections: [] },
-    chunkSize: o.chunkSize, transactionMs: o.transactionMs, partitionsConsumedConcurrently: o.concurrency, urgentTopics: [topics.spotInterruptions, topics.replicaEvents],
+    chunkSize: o.chunkSize, transactionMs: o.transactionMs, partitionsConsumedConcurrently: o.concurrency, appliers: o.appliers, urgentTopics: [topics.spotInterruptions, topics.replicaEvents],
     onApplied: (_r, b) => {
       first ||= performance.now()
       batches++
@@ -273,6 +279,9 @@ export interface LiveResult {
   commands: Record<string, number>
   /** Agents with a ready replica when the timed window began. */
   readyAtStart: number
+  /** The server's InnoDB buffer pool (MB) and the service's appliers: the figures depend on both. */
+  bufferPoolMb: number
+  appliers: number
   /** The service's transactions in the timed window (its /metrics): how many, and their mean size and time. */
   transactions: { n: number, meanEvents: number, meanMs: number }
   statements?: Record<string, Digest>
@@ -425,6 +434,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       options: o, produced, sustainedPerSec: perSec(end.committed - start.committed, elapsed),
       lag: { max: Math.max(0, ...lags), end: end.lag, drainSeconds: (Date.now() - drainStart) / 1000, perSecond: lags },
       promote: latency(samples.promote), emergency: latency(samples.emergency), commands: commandsSeen, readyAtStart,
+      bufferPoolMb: await bufferPoolMb(db), appliers: Number(process.env.INGEST_APPLIERS ?? CONSUMER_DEFAULTS.appliers),
       statements: o.inProcess ? counter.snapshot() : undefined,
       transactions: { n: m1.batches - m0.batches, meanEvents: Math.round((m1.events - m0.events) / Math.max(1, m1.batches - m0.batches)), meanMs: Math.round(1000 * (m1.seconds - m0.seconds) / Math.max(1, m1.batches - m0.batches)) },
     }
@@ -443,7 +453,7 @@ const fmt = (n: number) => n.toLocaleString('en-US')
 
 export function printBacklog(r: BacklogResult): void {
   const { service: s, floors: f } = r
-  console.log(`backlog: ${fmt(s.events)} events from ${fmt(r.options.agents)} agents, chunk ${r.options.chunkSize}, transactions of about ${r.options.transactionMs} ms, ${r.options.concurrency} partitions at once, projections ${r.options.projections ? 'on' : 'off'}`)
+  console.log(`backlog: ${fmt(s.events)} events from ${fmt(r.options.agents)} agents, chunk ${r.options.chunkSize}, transactions of about ${r.options.transactionMs} ms, ${r.options.concurrency} partitions at once, ${r.options.appliers} applier(s), projections ${r.options.projections ? 'on' : 'off'}`)
   console.log(`  service (fetch, parse, event_log, rules, every projection, checkpoint, commit): ${s.seconds.toFixed(1)} s  ${fmt(s.perSec)} events/s`)
   console.log(`  floor kafkajs (bare group, first ${fmt(f.kafkajs.events)} messages): ${fmt(f.kafkajs.perSec)} msg/s`)
   console.log(`  floor mysql2 (event_log rows, 500 a statement): ${fmt(f.insert.perSec)} events/s`)
@@ -457,7 +467,7 @@ export function printBacklog(r: BacklogResult): void {
 }
 
 export function printLive(r: LiveResult): void {
-  console.log(`live: ${fmt(r.options.rate)} events/s from ${fmt(r.options.agents)} agents in batches every ${r.options.batchMs} ms for ${r.options.seconds} s (${fmt(r.produced)} produced)`)
+  console.log(`live: ${fmt(r.options.rate)} events/s from ${fmt(r.options.agents)} agents in batches every ${r.options.batchMs} ms for ${r.options.seconds} s (${fmt(r.produced)} produced); ${r.appliers} applier(s), MariaDB buffer pool ${fmt(r.bufferPoolMb)} MB`)
   console.log(`  sustained: ${fmt(r.sustainedPerSec)} events/s committed; lag max ${fmt(r.lag.max)}, at the end ${fmt(r.lag.end)}, drained in ${r.lag.drainSeconds.toFixed(1)} s`)
   console.log(`  lag per second: ${r.lag.perSecond.join(' ')}`)
   console.log(`  decision latency, notice -> command.promote_replica: p50 ${r.promote.p50} ms, p99 ${r.promote.p99} ms, max ${r.promote.max} ms (n=${r.promote.n}; goal p99 < 250 ms)`)
@@ -471,7 +481,7 @@ async function main(): Promise<void> {
   const { values: v } = parseArgs({
     options: {
       mode: { type: 'string', default: 'backlog' }, events: { type: 'string', default: '100000' }, agents: { type: 'string', default: '1000' },
-      mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, 'transaction-ms': { type: 'string', default: String(CONSUMER_DEFAULTS.transactionMs) }, concurrency: { type: 'string', default: '4' }, 'produce-batch': { type: 'string', default: '2000' }, projections: { type: 'string', default: 'on' },
+      mix: { type: 'string' }, chunk: { type: 'string', default: '2000' }, 'transaction-ms': { type: 'string', default: String(CONSUMER_DEFAULTS.transactionMs) }, concurrency: { type: 'string', default: '4' }, appliers: { type: 'string', default: String(CONSUMER_DEFAULTS.appliers) }, 'produce-batch': { type: 'string', default: '2000' }, projections: { type: 'string', default: 'on' },
       rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '30' }, 'batch-ms': { type: 'string', default: '25' },
       'no-all-rows': { type: 'boolean', default: false }, 'in-process': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
     },
@@ -481,7 +491,7 @@ async function main(): Promise<void> {
     const r = await runLive({ rate: Number(v.rate), seconds: Number(v.seconds), agents: Number(v.agents), mix, batchMs: Number(v['batch-ms']), inProcess: v['in-process'] })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-live', ...r })); else printLive(r)
   } else {
-    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), transactionMs: Number(v['transaction-ms']), concurrency: Number(v.concurrency), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']), projections: v.projections !== 'off' })
+    const r = await runBacklog({ events: Number(v.events), agents: Number(v.agents), mix, chunkSize: Number(v.chunk), transactionMs: Number(v['transaction-ms']), concurrency: Number(v.concurrency), appliers: Number(v.appliers), allRows: !v['no-all-rows'], produceBatch: Number(v['produce-batch']), projections: v.projections !== 'off' })
     if (v.json) console.log(JSON.stringify({ bench: 'ingest-backlog', ...r })); else printBacklog(r)
   }
 }

@@ -25,6 +25,8 @@ export const ConfigSchema = DbConfigSchema.extend({
   KAFKA_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(30_000).default(CONSUMER_DEFAULTS.maxWaitTimeMs),
   // About how long a transaction of heartbeats and prices may take: what a termination notice waits for at most (consumer.ts).
   INGEST_TRANSACTION_MS: z.coerce.number().int().min(5).max(60_000).default(CONSUMER_DEFAULTS.transactionMs),
+  // Transactions of this instance at once, each over its own partitions (consumer.ts).
+  INGEST_APPLIERS: z.coerce.number().int().min(1).max(16).default(CONSUMER_DEFAULTS.appliers),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   OPERATOR_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -17,6 +17,8 @@ export interface ConsumerSettings {
   maxWaitTimeMs: number
   /** About how long one transaction of non-urgent messages may take (consumer.ts: what a termination notice waits for at most). */
   transactionMs: number
+  /** Transactions of one instance at once, on disjoint partitions (consumer.ts). */
+  appliers: number
 }
 
 export const CONSUMER_DEFAULTS: Readonly<ConsumerSettings> = Object.freeze({
@@ -24,6 +26,7 @@ export const CONSUMER_DEFAULTS: Readonly<ConsumerSettings> = Object.freeze({
   heartbeatIntervalMs: 1_000,
   maxWaitTimeMs: 100,
   transactionMs: 500,
+  appliers: 2,
 })
 
 /** The kafkajs consumer options for these settings (group id and topic creation are the caller's). */

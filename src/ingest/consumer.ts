@@ -54,6 +54,8 @@ export interface IngestOptions {
    * for at most, besides its own transaction.
    */
   transactionMs?: number
+  /** Transactions run at once, each over the partitions whose number is its index modulo this (default CONSUMER_DEFAULTS.appliers). */
+  appliers?: number
   /** Messages handed in and not yet applied (per lane) at which a partition that hands in more is paused (default 4 x chunkSize). */
   maxQueued?: number
   /**
@@ -215,17 +217,31 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   interface Lane { queue: Queued[], queued: number, paused: Map<string, () => void> }
   const urgent = new Set(opts.urgentTopics ?? [])
   const newLane = (): Lane => ({ queue: [], queued: 0, paused: new Map() })
-  const lanes = { urgent: newLane(), bulk: newLane() }
-  const laneOf = (topic: string): Lane => (urgent.has(topic) ? lanes.urgent : lanes.bulk)
-  let wake: (() => void) | undefined
-  let applier: Promise<void> | undefined
+  /**
+   * One transaction at a time each, on its own connection, over the partitions
+   * whose number is its index modulo their count. Every agent-keyed topic puts
+   * an agent on the same partition number (same key, same partitioner, same
+   * partition count), so appliers lock disjoint agents and do not wait on
+   * each other's agent_locks rows (only on a few shared rows: a client's day,
+   * a pool's hour), like instances of a group do.
+   */
+  interface Applier {
+    urgent: Lane
+    bulk: Lane
+    wake?: () => void
+    last?: Lane
+    /** Milliseconds per message of the recent non-urgent takes (moving average); sizes the next take. */
+    msPerMessage?: number
+    running?: Promise<void>
+  }
+  const appliers: Applier[] = Array.from({ length: Math.max(1, opts.appliers ?? CONSUMER_DEFAULTS.appliers) }, () => ({ urgent: newLane(), bulk: newLane() }))
+  const applierOf = (partition: number): Applier => appliers[partition % appliers.length]!
+  const laneOf = (a: Applier, topic: string): Lane => (urgent.has(topic) ? a.urgent : a.bulk)
   /** Offset commits, one after another and off the applier's path (each after its transaction committed). */
   let commits: Promise<void> = Promise.resolve()
   let stopping = false
   const transactionMs = opts.transactionMs ?? CONSUMER_DEFAULTS.transactionMs
-  /** Milliseconds per message of the recent non-urgent takes (moving average); sizes the next take. */
-  let msPerMessage: number | undefined
-  const bulkLimit = () => msPerMessage === undefined ? Math.min(chunkSize, MIN_TAKE)
+  const bulkLimit = ({ msPerMessage }: Applier) => msPerMessage === undefined ? Math.min(chunkSize, MIN_TAKE)
     : Math.max(MIN_TAKE, Math.min(chunkSize, Math.round(transactionMs / msPerMessage)))
 
   /** Merges a take's chunks per partition (applyBatches wants each partition once). */
@@ -256,7 +272,6 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     results.forEach((r, i) => record(r, groups[i]!.batch))
   }
 
-  let lastLane: Lane | undefined
   /**
    * The urgent lane if it holds anything and did not have the last take,
    * else the other one. Turns alternate while both have work: an urgent
@@ -264,24 +279,24 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
    * trickle of signals and replica reports (new ones arrive with every
    * fetch) cannot starve the heartbeats.
    */
-  const nextLane = (): Lane | undefined => {
-    const { urgent: u, bulk: b } = lanes
-    if (u.queue.length > 0 && (lastLane !== u || b.queue.length === 0)) return u
+  const nextLane = (a: Applier): Lane | undefined => {
+    const { urgent: u, bulk: b } = a
+    if (u.queue.length > 0 && (a.last !== u || b.queue.length === 0)) return u
     return b.queue.length > 0 ? b : undefined
   }
 
-  async function runApplier(): Promise<void> {
+  async function runApplier(a: Applier): Promise<void> {
     while (!stopping) {
-      const lane = nextLane()
+      const lane = nextLane(a)
       if (!lane) {
-        await new Promise<void>((r) => { wake = r })
-        wake = undefined
+        await new Promise<void>((r) => { a.wake = r })
+        a.wake = undefined
         continue
       }
-      lastLane = lane
+      a.last = lane
       const { queue } = lane
       // Everything handed in so far, up to the lane's limit (at least one chunk).
-      const limit = lane === lanes.urgent ? chunkSize : bulkLimit()
+      const limit = lane === a.urgent ? chunkSize : bulkLimit(a)
       let n = 0
       let count = 0
       while (n < queue.length && (n === 0 || count + queue[n]!.chunk.messages.length <= limit)) count += queue[n++]!.chunk.messages.length
@@ -307,7 +322,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
         }
       }
       const ms = performance.now() - started
-      if (lane === lanes.bulk && count > 0) msPerMessage = msPerMessage === undefined ? ms / count : 0.7 * msPerMessage + 0.3 * (ms / count)
+      if (lane === a.bulk && count > 0) a.msPerMessage = a.msPerMessage === undefined ? ms / count : 0.7 * a.msPerMessage + 0.3 * (ms / count)
       lane.queued -= count
       if (lane.queued <= maxQueued / 2) resumeAll(lane)
       if (groups.length === 0) continue
@@ -338,14 +353,15 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
     if (!p.isRunning() || p.isStale() || stopping) return
     const lag = Number(p.batch.offsetLag())
-    const lane = laneOf(topic)
+    const a = applierOf(partition)
+    const lane = laneOf(a, topic)
     const key = `${topic}\u0000${partition}`
     for (let i = 0; i < messages.length; i += chunkSize) {
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
       lane.queue.push({ chunk, payload: p, lag })
       lane.queued += chunk.messages.length
     }
-    wake?.()
+    a.wake?.()
     const last = messages.at(-1)!.offset
     positions.set(key, BigInt(last))
     // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
@@ -388,18 +404,20 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       await consumer.connect()
       for (const topic of opts.topics) await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? true })
       stopping = false
-      applier = runApplier()
-      applier.catch((err: unknown) => log.error('the applier stopped', { error: String(err) }))
+      for (const a of appliers) {
+        a.running = runApplier(a)
+        a.running.catch((err: unknown) => log.error('an applier stopped', { error: String(err) }))
+      }
       await consumer.run(runConfig)
     },
     async stop() {
       // The transaction in flight finishes and its offsets are committed; what waits is read again by the next owner.
       stopping = true
-      wake?.()
+      for (const a of appliers) a.wake?.()
       try {
-        await applier
+        for (const a of appliers) await a.running
         await commits
-        for (const lane of [lanes.urgent, lanes.bulk]) {
+        for (const lane of appliers.flatMap((a) => [a.urgent, a.bulk])) {
           lane.queue.length = 0
           lane.queued = 0
           lane.paused.clear()
