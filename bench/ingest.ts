@@ -293,7 +293,7 @@ async function inProcessService(kafka: Kafka, name: string, topics: Topics, grou
   const metrics = new Metrics()
   const producer = await connectedProducer(kafka)
   const relay = createOutboxRelay({ db, producer, commandsTopic: topics.replicaCommands, log: kafka.logger(), metrics })
-  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: (r) => { if (leftForRelay(r)) relay.wake() } })
+  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: (r) => { if (leftForRelay(r)) relay.wake(r.deadLettered > 0) } })
   relay.start()
   await consumer.start()
   return {

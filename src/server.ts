@@ -67,7 +67,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     kafka, db, metrics, groupId: config.KAFKA_GROUP_ID, topics, pipeline, urgentTopics: [t.spotInterruptions, t.replicaEvents],
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS, heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS, maxWaitTimeMs: config.KAFKA_FETCH_MAX_WAIT_MS,
     transactionMs: config.INGEST_TRANSACTION_MS, appliers: config.INGEST_APPLIERS,
-    onApplied: (r) => { if (leftForRelay(r)) relay.wake() },
+    onApplied: (r) => { if (leftForRelay(r)) relay.wake(r.deadLettered > 0) },
   })
   // Every answered fetch ends an outage too: after a short one kafkajs reconnects without rejoining the group.
   consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => kafkaLogs.connected())

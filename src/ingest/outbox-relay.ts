@@ -149,7 +149,8 @@ async function markRefused(o: OutboxRelayOptions, ids: number[], refusal: string
  * Whether an applied batch left rows for the relay (commands in the outbox,
  * dead letters): only then is it worth waking. Waking it after every
  * transaction cost two reads of the outbox and of the dead letters each
- * time, as many statements as the live stream's transactions themselves.
+ * time, as many statements as the live stream's transactions themselves;
+ * the dead letters only when there are new ones (`wake(deadLetters)`).
  */
 export const leftForRelay = (r: Pick<ApplyResult, 'produced' | 'deadLettered'>): boolean =>
   r.deadLettered > 0 || r.produced.some((p) => p.event.type.startsWith('command.'))
@@ -158,8 +159,13 @@ export interface OutboxRelay {
   start(): void
   /** Holds the relay lock now: this instance is the one publishing (several instances, one relay). */
   isHolder(): boolean
-  /** Run soon (a transaction just wrote rows); never lost, even when the relay is busy. */
-  wake(): void
+  /**
+   * Run soon (a transaction just wrote rows); never lost, even when the relay
+   * is busy. `deadLetters` false: it wrote commands only, so the dead letters
+   * are not read this time (they still are at least every poll interval, for
+   * the other instances' ones).
+   */
+  wake(deadLetters?: boolean): void
   stop(): Promise<void>
 }
 
@@ -190,6 +196,9 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
   let loop: Promise<void> | undefined
   const pollMs = o.pollMs ?? 250
   const waiter = wakeableWait()
+  /** A wake asked for the dead letters; when they were last read. */
+  let deadLettersAsked = true
+  let deadLettersReadAt = 0
 
   async function holdLockAndRelay(): Promise<void> {
     await o.db.connection().execute(async (conn) => {
@@ -198,7 +207,13 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       holding = true
       try {
         while (running) {
-          const n = await relayOnce({ ...o, db: conn })
+          const withDeadLetters = deadLettersAsked || Date.now() - deadLettersReadAt >= pollMs
+          let n = await relayCommands({ ...o, db: conn })
+          if (withDeadLetters) {
+            deadLettersAsked = false
+            deadLettersReadAt = Date.now()
+            n += await relayDeadLetters({ ...o, db: conn })
+          }
           // Fewer than a full read: nothing more was pending then, and what a transaction left since woke the waiter.
           if (n < (o.batchSize ?? 500)) await waiter.wait(pollMs)
         }
@@ -225,7 +240,10 @@ export function createOutboxRelay(o: OutboxRelayOptions): OutboxRelay {
       })()
     },
     isHolder: () => holding,
-    wake: () => waiter.wake(),
+    wake(deadLetters = true) {
+      if (deadLetters) deadLettersAsked = true
+      waiter.wake()
+    },
     async stop() {
       running = false
       waiter.wake()
