@@ -113,7 +113,13 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     assignment = a
     metrics?.lag.keepOnly((l) => (a[l.topic ?? ''] ?? []).includes(Number(l.partition)))
   }
-  consumer.on(consumer.events.GROUP_JOIN, (e) => { joined = true; positions.clear(); assign({ ...e.payload.memberAssignment }) })
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    joined = true
+    positions.clear()
+    assign({ ...e.payload.memberAssignment })
+    // After a crash kafkajs joins with a new group state, where nothing is paused: forget the old pauses (a full lane pauses again).
+    for (const a of appliers) for (const lane of [a.urgent, a.bulk]) resumeAll(lane)
+  })
   consumer.on(consumer.events.CRASH, (e) => {
     joined = false
     assign({})

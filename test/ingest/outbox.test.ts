@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { KafkaMessage } from 'kafkajs'
 import t, { type Test } from 'tap'
+import { createDb } from '../../src/db/connect.js'
 import { createOutboxRelay, relayOnce } from '../../src/ingest/outbox-relay.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
@@ -78,4 +79,40 @@ t.test('running relays of two databases on one server both publish (the lock is 
     await waitFor('this database\'s relay to publish', async () => (await db.selectFrom('outbox').select('sent_at').executeTakeFirstOrThrow()).sent_at !== null, 15_000)
     t.pass('published and marked')
   }
+})
+
+t.test('a wake for commands only does not read the dead letters; one written without a wake (another instance) is still published within the poll interval', async (t) => {
+  const { url, name } = await freshDatabase(t, { migrate: true })
+  let deadLetterReads = 0
+  const db = createDb({ url, database: name, connectionLimit: 2, onStatement: (text) => { if (/^select .*dead_letter_events/i.test(text)) deadLetterReads++ } })
+  t.teardown(() => db.destroy())
+  const kafka = kafkaFor()
+  const producer = await connectedProducer(t, kafka)
+  const topic = uniqueName('src')
+  const got = await collect(t, kafka, `${topic}.dlq`)
+  const relay = createOutboxRelay({ db, producer, commandsTopic: uniqueName('c'), log: kafka.logger(), pollMs: 400 })
+  relay.start()
+  t.teardown(() => relay.stop())
+  await waitFor('the relay holding its lock', () => relay.isHolder(), 15_000)
+
+  // Wakes for commands only, every 10 ms: the wait never runs out, yet the dead letters are read at most once per poll interval.
+  const waking = setInterval(() => relay.wake(false), 10)
+  t.teardown(() => clearInterval(waking))
+  const before = deadLetterReads
+  await new Promise((r) => setTimeout(r, 2_000))
+  const during = deadLetterReads - before
+  t.ok(during >= 2 && during <= 7, `${during} reads of the dead letters in 2 s of commands-only wakes (poll interval 400 ms)`)
+
+  await db.insertInto('dead_letter_events').values({ topic, partition_no: 0, offset_no: 1, message_key: null, raw_value: Buffer.from('x'), reason: 'schema: test' }).execute()
+  const writtenAt = Date.now()
+  await waitFor('the dead letter marked published', async () => (await db.selectFrom('dead_letter_events').select('published_at').executeTakeFirstOrThrow()).published_at !== null, 15_000, 10)
+  const after = Date.now() - writtenAt
+  t.ok(after < 1_500, `published ${after} ms after it was written, with only commands-only wakes meanwhile (poll interval 400 ms)`)
+  clearInterval(waking)
+  await waitFor('the dead letter on the dlq topic', () => got.length === 1, 15_000)
+
+  // A wake that says dead letters were written reads them at once.
+  const reads = deadLetterReads
+  relay.wake(true)
+  await waitFor('a read of the dead letters after wake(true)', () => deadLetterReads > reads, 300, 5)
 })
