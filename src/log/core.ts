@@ -71,7 +71,7 @@ export async function applyInputs(trx: Trx, inputs: readonly InputEntry[], pipel
   return applyAppended(trx, inputs.map((i) => i.event), pipeline, maxBytes)
 }
 
-/** Deciders, projections, then what they produced; over inputs just appended to the log (after lockDeciders). */
+/** Deciders, what they produced, then the projections; over inputs just appended to the log (after lockDeciders). */
 export async function applyAppended(trx: Trx, events: readonly StoredEvent[], pipeline: Pipeline, maxBytes = DEFAULT_STATEMENT_BYTES): Promise<Applied> {
   const verdicts = new Map<string, Verdict>()
   for (const d of pipeline.deciders) {
@@ -87,9 +87,11 @@ export async function applyAppended(trx: Trx, events: readonly StoredEvent[], pi
     return [self, ...(v?.released ?? []).flatMap((r) => item(r.event, r.verdict))]
   }
   const stream = events.flatMap((event) => item(event, verdicts.get(event.eventId)))
-  await applyProjections(trx, pipeline.projections, projectionStream(stream))
+  // What was produced first, then the projections: their last statements write rows that every transaction of a
+  // client or pool shares (a client's day, a pool's hour), which a concurrent applier waits for until this one commits.
   await appendProduced(trx, produced, maxBytes)
   await insertChunked(produced.filter(isCommand).map(outboxRow), maxBytes, (c) => trx.insertInto('outbox').values(c).execute())
+  await applyProjections(trx, pipeline.projections, projectionStream(stream))
   // What the response cache validates against: one statement per batch, every scope an input or decision touched.
   await bumpReadVersions(trx, scopesOf(stream.flatMap((i) => [i.event, ...i.caused])))
   return { verdicts, produced }
