@@ -1,29 +1,32 @@
 /**
  * The kafkajs wiring of ingestion: a consumer group on the configured topics,
- * eachBatch with auto-commit off. eachBatch only hands its messages to the
- * applier and returns, so kafkajs fetches on while a transaction runs; the
- * applier takes everything handed in since its last transaction (all
- * partitions, up to `chunkSize` messages) into one transaction (applyBatches),
- * then commits those partitions' offsets. A transaction's fixed cost (the
- * checkpoint locks, a dozen statements, the commit) is thus paid per fetch
- * interval, not per partition batch: small batches from a live stream cost
- * what big ones do. A partition whose lane holds `maxQueued` messages or more
- * once its batch is queued is paused (kafkajs `pause`) until the lane is half
- * empty: eachBatch never waits, so kafkajs' fetch loop (which fetches again
- * only once every batch of the last fetch was handled) goes on for the other
- * partitions, and a termination notice is fetched while heartbeats wait. The
- * `urgentTopics` (interruption signals, replica events) queue in a lane of
- * their own that the one applier takes next whenever it holds anything (the
- * lanes alternate while both have work), and a take of the other lane is cut
- * to about `transactionMs` of work (measured on the previous takes), so a
- * notice waits for at most one short transaction. One applier, not
- * two: two concurrent transactions of one instance lock the same agents (a
- * take of heartbeats holds most of the fleet's), so they only waited on each
- * other's agent_locks rows.
- * Failures are retried with capped backoff (the queue fills and fetching
- * stops meanwhile); nothing is committed past an unstored event. Only a
- * refusal of the data itself (retry.ts) is isolated to its message and
- * dead-lettered.
+ * eachBatch with auto-commit off. eachBatch only hands its messages to an
+ * applier and returns, so kafkajs fetches on while a transaction runs. There
+ * are `appliers` of them (2), applier i owning the partitions whose number is
+ * i modulo their count: an agent is keyed by its id on every agent-keyed
+ * topic, so it lands on one partition number and one applier, and the
+ * appliers lock disjoint agents (an urgent applier beside a bulk one, tried
+ * before, only waited on the bulk one's agent_locks rows: a take of
+ * heartbeats holds most of the fleet's agents). An applier takes everything
+ * its partitions handed in since its last transaction (up to `chunkSize`
+ * messages) into one transaction (applyBatches), then commits those
+ * partitions' offsets. A transaction's fixed cost (the checkpoint locks, a
+ * dozen statements, the commit) is thus paid per fetch interval, not per
+ * partition batch: small batches from a live stream cost what big ones do.
+ * A partition whose lane holds `maxQueued` messages or more once its batch
+ * is queued is paused (kafkajs `pause`) until the lane is half empty:
+ * eachBatch never waits, so kafkajs' fetch loop (which fetches again only
+ * once every batch of the last fetch was handled) goes on for the other
+ * partitions, and a termination notice is fetched while heartbeats wait.
+ * Within an applier the `urgentTopics` (interruption signals, replica
+ * events) queue in a lane of their own, taken next whenever it holds
+ * anything (the lanes alternate while both have work), and a take of the
+ * other lane is cut to about `transactionMs` of work (measured on the
+ * previous takes), so a notice waits for at most one short transaction.
+ * Failures are retried with capped backoff (the queue fills and its
+ * partitions are paused meanwhile); nothing is committed past an unstored
+ * event. Only a refusal of the data itself (retry.ts) is isolated to its
+ * message and dead-lettered.
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka, Logger } from 'kafkajs'
 import type { Kysely } from 'kysely'
@@ -59,9 +62,10 @@ export interface IngestOptions {
   /** Messages handed in and not yet applied (per lane) at which a partition that hands in more is paused (default 4 x chunkSize). */
   maxQueued?: number
   /**
-   * Topics applied by an applier of their own, beside the one for the rest
-   * (serve: interruption signals and replica events), so a termination
-   * notice never waits behind a backlog of heartbeats and prices.
+   * Topics queued in a lane of their own, which each applier takes next
+   * whenever it holds anything (serve: interruption signals and replica
+   * events), so a termination notice never waits behind a backlog of
+   * heartbeats and prices.
    */
   urgentTopics?: readonly string[]
   backoff?: Backoff
@@ -219,7 +223,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
 
   /** Handed in by eachBatch, not applied yet, in arrival order (a partition's messages in offset order). */
   interface Queued { chunk: PartitionBatch, payload: EachBatchPayload, lag: number }
-  /** A queue of handed-in chunks: one for the urgent topics, one for the rest; one applier takes from both. */
+  /** A queue of handed-in chunks: one for the urgent topics, one for the rest; their applier takes from both. */
   interface Lane { queue: Queued[], queued: number, paused: Map<string, () => void> }
   const urgent = new Set(opts.urgentTopics ?? [])
   const newLane = (): Lane => ({ queue: [], queued: 0, paused: new Map() })
