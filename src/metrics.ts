@@ -77,6 +77,8 @@ export class Metrics {
   readonly retries = new CounterSeries(this.registry, 'spotfleet_db_retries_total', 'Transient database failures retried')
   readonly batchSeconds = new CounterSeries(this.registry, 'spotfleet_batch_apply_seconds_total', 'Time spent applying batches')
   readonly batches = new CounterSeries(this.registry, 'spotfleet_batches_total', 'Batches applied')
+  readonly pausedPartitions = new GaugeSeries(this.registry, 'spotfleet_ingest_paused_partitions',
+    'Partitions paused now because their applier has a full queue (backpressure: fetching them waits, the urgent topics go on)')
   readonly decisionSeconds = new HistogramSeries(this.registry, 'spotfleet_decision_latency_seconds',
     'Signal occurredAt to decision commit', [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
   readonly decisions = new CounterSeries(this.registry, 'spotfleet_decisions_total', 'Decisions taken on spot signals', ['action'])

@@ -377,13 +377,20 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     // The fetch position moves on; the committed offset follows the stored checkpoint (runApplier).
     p.resolveOffset(last)
     // Backpressure without waiting: the partition is left out of the fetches until its lane is half empty (runApplier).
-    if (lane.queued >= maxQueued && !lane.paused.has(key)) lane.paused.set(key, p.pause())
+    if (lane.queued >= maxQueued && !lane.paused.has(key)) {
+      lane.paused.set(key, p.pause())
+      countPaused()
+    }
   }
+
+  const countPaused = () => metrics?.pausedPartitions.set({}, appliers.reduce((n, a) => n + a.urgent.paused.size + a.bulk.paused.size, 0))
 
   /** Resumes the partitions a full lane paused. */
   function resumeAll(lane: Lane): void {
+    if (lane.paused.size === 0) return
     for (const resume of lane.paused.values()) resume()
     lane.paused.clear()
+    countPaused()
   }
 
   const runConfig = {
@@ -432,6 +439,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
           lane.queued = 0
           lane.paused.clear()
         }
+        countPaused()
         await consumer.disconnect()
       } finally {
         await admin?.disconnect()

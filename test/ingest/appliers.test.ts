@@ -14,14 +14,19 @@ import { pipeline } from '../../src/wiring.js'
 import { caughtUp, dump, produce } from './fixtures/steps.js'
 import { mixedStream } from './fixtures/stream.js'
 
-/** A projection that only watches: how many transactions were inside the projections at once. */
-function overlapWatch() {
+/**
+ * A projection that only watches how many transactions are inside the
+ * projections at once. Until it has seen `expected` of them together it
+ * holds each transaction up to 2 s, so that concurrent appliers surely meet
+ * there (serialized ones never do, however long it waits).
+ */
+function overlapWatch(expected: number) {
   const seen = { now: 0, most: 0 }
   const projection: Projection<'agent.heartbeat'> = {
     name: 'overlap-watch', handles: ['agent.heartbeat'], tables: [],
     async apply() {
       seen.most = Math.max(seen.most, ++seen.now)
-      await new Promise((r) => setTimeout(r, 30))
+      for (const until = Date.now() + 2_000; seen.most < expected && Date.now() < until;) await new Promise((r) => setTimeout(r, 10))
       seen.now--
     },
   }
@@ -37,7 +42,7 @@ t.test('two appliers overlap their transactions and store what one applier store
   const runs: Record<number, Awaited<ReturnType<typeof dump>>> = {}
   for (const appliers of [1, 2]) {
     const { db } = await freshDatabase(t, { migrate: true })
-    const watch = overlapWatch()
+    const watch = overlapWatch(appliers)
     const base = pipeline()
     const c = createIngestConsumer({
       kafka, db, groupId: uniqueName('g'), topics: [topic], appliers, chunkSize: 50,

@@ -13,6 +13,7 @@ import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, waitFor } from '../helper-kafka.js'
 import { createIngestConsumer } from '../../src/ingest/consumer.js'
 import { newEvent } from '../../src/events/producer.js'
+import { Metrics } from '../../src/metrics.js'
 import { pipeline } from '../../src/wiring.js'
 import { caughtUp, dump, produce } from './fixtures/steps.js'
 import { mixedStream, uuidOf } from './fixtures/stream.js'
@@ -35,10 +36,14 @@ t.test('a full lane pauses its partitions: an urgent message overtakes the backl
   let bulkApplied = 0
   let urgentApplied = 0
   let bulkAtUrgent: number | undefined
+  const metrics = new Metrics()
+  let mostPaused = 0
   const c = createIngestConsumer({
+    metrics,
     kafka, db, groupId: uniqueName('g'), topics: [bulk, urgent], urgentTopics: [urgent], pipeline: pipeline(),
     chunkSize: 50, maxQueued: 100, maxWaitTimeMs: 100, backoff: { initialMs: 50, maxMs: 500 },
     onApplied: (_r, batch) => {
+      mostPaused = Math.max(mostPaused, metrics.pausedPartitions.get())
       if (batch.topic === bulk) bulkApplied += batch.messages.length
       else {
         urgentApplied += batch.messages.length
@@ -54,6 +59,8 @@ t.test('a full lane pauses its partitions: an urgent message overtakes the backl
 
   await waitFor('the backlog stored', async () => (await caughtUp(db, kafka, bulk)) && caughtUp(db, kafka, urgent), 120_000)
   const d = await dump(db)
+  t.ok(mostPaused > 0, `spotfleet_ingest_paused_partitions showed the backpressure (up to ${mostPaused})`)
+  t.equal(metrics.pausedPartitions.get(), 0, 'and is 0 once the backlog is stored')
   t.equal(d.events.length, stream.unique.length + URGENT, 'every unique event stored: paused partitions were resumed')
   t.ok(d.events.every((e) => Number(e.n) === 1), 'none twice')
   t.equal(d.dead.length, stream.garbage, 'only the garbage dead-lettered')
