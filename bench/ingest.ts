@@ -67,6 +67,9 @@ async function freshDb(name: string, onStatement?: (s: string, ms: number) => vo
   return createDb({ url, database: name, connectionLimit: 10, onStatement })
 }
 
+/** The appliers of the live run's service, in process or not (`serve` reads INGEST_APPLIERS from the environment it inherits). */
+const liveAppliers = () => Number(process.env.INGEST_APPLIERS ?? CONSUMER_DEFAULTS.appliers)
+
 /** innodb_buffer_pool_size in MB: below the hot pages of the agent-keyed indexes, a live run falls behind once they outgrow it (README). */
 async function bufferPoolMb(db: Kysely<Database>): Promise<number> {
   const { rows } = await sql<{ mb: number | string }>`SELECT @@innodb_buffer_pool_size / 1048576 AS mb`.execute(db)
@@ -293,7 +296,7 @@ async function inProcessService(kafka: Kafka, name: string, topics: Topics, grou
   const metrics = new Metrics()
   const producer = await connectedProducer(kafka)
   const relay = createOutboxRelay({ db, producer, commandsTopic: topics.replicaCommands, log: kafka.logger(), metrics })
-  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: (r) => { if (leftForRelay(r)) relay.wake(r.deadLettered > 0) } })
+  const consumer = createIngestConsumer({ kafka, db, metrics, groupId, topics: inputTopics(topics), pipeline: pipeline(), maxWaitTimeMs: 50, appliers: liveAppliers(), urgentTopics: [topics.spotInterruptions, topics.replicaEvents], onApplied: (r) => { if (leftForRelay(r)) relay.wake(r.deadLettered > 0) } })
   relay.start()
   await consumer.start()
   return {
@@ -434,7 +437,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       options: o, produced, sustainedPerSec: perSec(end.committed - start.committed, elapsed),
       lag: { max: Math.max(0, ...lags), end: end.lag, drainSeconds: (Date.now() - drainStart) / 1000, perSecond: lags },
       promote: latency(samples.promote), emergency: latency(samples.emergency), commands: commandsSeen, readyAtStart,
-      bufferPoolMb: await bufferPoolMb(db), appliers: Number(process.env.INGEST_APPLIERS ?? CONSUMER_DEFAULTS.appliers),
+      bufferPoolMb: await bufferPoolMb(db), appliers: liveAppliers(),
       statements: o.inProcess ? counter.snapshot() : undefined,
       transactions: { n: m1.batches - m0.batches, meanEvents: Math.round((m1.events - m0.events) / Math.max(1, m1.batches - m0.batches)), meanMs: Math.round(1000 * (m1.seconds - m0.seconds) / Math.max(1, m1.batches - m0.batches)) },
     }
