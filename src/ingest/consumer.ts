@@ -95,6 +95,9 @@ class Stopped extends Error {}
 /** Fewest messages in a take of the non-urgent lane, however slow the last ones were. */
 const MIN_TAKE = 200
 
+/** One partition of one topic, as a map key. */
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
 /** How long a consumer that kafkajs gave up on waits before joining its group again. */
 const REJOIN_AFTER_MS = 1_000
 
@@ -122,7 +125,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     positions.clear()
     assign({ ...e.payload.memberAssignment })
     // After a crash kafkajs joins with a new group state, where nothing is paused: forget the old pauses (a full lane pauses again).
-    for (const a of appliers) for (const lane of [a.urgent, a.bulk]) resumeAll(lane)
+    for (const lane of lanes) resumeAll(lane)
   })
   consumer.on(consumer.events.CRASH, (e) => {
     joined = false
@@ -203,7 +206,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
    */
   async function startsWhereExpected(p: EachBatchPayload): Promise<boolean> {
     const { topic, partition, messages } = p.batch
-    const key = `${topic}\u0000${partition}`
+    const key = partitionKey(topic, partition)
     const first = BigInt(messages[0]!.offset)
     const known = positions.get(key)
     if (known !== undefined && first <= known + 1n) return true
@@ -245,6 +248,8 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     running?: Promise<void>
   }
   const appliers: Applier[] = Array.from({ length: Math.max(1, opts.appliers ?? CONSUMER_DEFAULTS.appliers) }, () => ({ urgent: newLane(), bulk: newLane() }))
+  /** Every applier's lanes (fixed at creation). */
+  const lanes: readonly Lane[] = appliers.flatMap((a) => [a.urgent, a.bulk])
   const applierOf = (partition: number): Applier => appliers[partition % appliers.length]!
   const laneOf = (a: Applier, topic: string): Lane => (urgent.has(topic) ? a.urgent : a.bulk)
   /** Offset commits, one after another and off the applier's path (each after its transaction committed). */
@@ -258,7 +263,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   function byPartition(take: readonly Queued[]): { batch: PartitionBatch, items: Queued[] }[] {
     const out = new Map<string, { batch: PartitionBatch, items: Queued[] }>()
     for (const q of take) {
-      const k = `${q.chunk.topic}\u0000${q.chunk.partition}`
+      const k = partitionKey(q.chunk.topic, q.chunk.partition)
       const had = out.get(k)
       if (had) {
         had.batch = { ...had.batch, messages: [...had.batch.messages, ...q.chunk.messages] }
@@ -365,7 +370,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     const lag = Number(p.batch.offsetLag())
     const a = applierOf(partition)
     const lane = laneOf(a, topic)
-    const key = `${topic}\u0000${partition}`
+    const key = partitionKey(topic, partition)
     for (let i = 0; i < messages.length; i += chunkSize) {
       const chunk: PartitionBatch = { topic, partition, messages: messages.slice(i, i + chunkSize) }
       lane.queue.push({ chunk, payload: p, lag })
@@ -383,7 +388,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
   }
 
-  const countPaused = () => metrics?.pausedPartitions.set({}, appliers.reduce((n, a) => n + a.urgent.paused.size + a.bulk.paused.size, 0))
+  const countPaused = () => metrics?.pausedPartitions.set({}, lanes.reduce((n, lane) => n + lane.paused.size, 0))
 
   /** Resumes the partitions a full lane paused. */
   function resumeAll(lane: Lane): void {
@@ -434,7 +439,7 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       try {
         for (const a of appliers) await a.running
         await commits
-        for (const lane of appliers.flatMap((a) => [a.urgent, a.bulk])) {
+        for (const lane of lanes) {
           lane.queue.length = 0
           lane.queued = 0
           lane.paused.clear()
