@@ -33,5 +33,7 @@ export function kindOf(text: string): string {
     return verb === 'set' && s.includes('transaction') ? 'set transaction' : verb === 'start' ? 'begin' : verb
   }
   const table = /\b(?:from|into|update)\s+`?(\w+)`?/.exec(s)?.[1]
-  return table ? `${verb} ${table}` : verb
+  const kind = table ? `${verb} ${table}` : verb
+  // A union (the cost projection's late windows, the recent signals) apart from the plain reads of the same table.
+  return /\bunion\b/.test(s) ? `${kind} (union)` : kind
 }

@@ -55,6 +55,8 @@ const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31)
 
 t.test('after ingestion, the procedures change no row; daily savings are the sums of the cost records', async (t) => {
   t.comment(`fast-check seed ${seed} (FC_SEED=${seed} to repeat)`)
+  // A history may accrue nothing (no agent with a full price before its next point): counted over all of them, not each.
+  let withCost = 0
   await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), async (historySeed) => {
     for (const x of [...TABLES, 'spot_interruption_events', 'pricing_snapshots_clean', 'instance_switches']) await sql`TRUNCATE TABLE ${sql.table(x)}`.execute(db)
     const { topics, days } = wireTopics(historySeed)
@@ -70,7 +72,7 @@ t.test('after ingestion, the procedures change no row; daily savings are the sum
       await applyBatch(db, { topic: q.topic, partition: 0, messages }, wiring)
     }
     const before = await snapshot()
-    t.ok(before.cost_records!.length > 0, 'cost accrued')
+    if (before.cost_records!.length > 0) withCost++
     for (const day of days) {
       await sql`CALL compute_daily_savings(${day})`.execute(db)
       await sql`CALL compute_pool_reliability_window(${`${day} 00:00:00`}, ${`${day} 00:00:00`} + INTERVAL 1 DAY)`.execute(db)
@@ -87,4 +89,5 @@ t.test('after ingestion, the procedures change no row; daily savings are the sum
     t.comment(`history ${historySeed}: ${before.cost_records!.length} cost records, ${failovers.n} failovers`)
     return JSON.stringify(after) === JSON.stringify(before) && mismatch.rows.length === 0
   }), { seed, numRuns: 3 })
+  t.ok(withCost > 0, 'cost accrued in the histories')
 })
