@@ -166,8 +166,9 @@ Ctrl-C stops it.`)
   const why = await stopping
   log(`stopping (${why})`)
   setTimeout(() => { console.error(`demo: stopping took over ${STOP_TIMEOUT_MS / 1000} s; exiting`); process.exit(1) }, STOP_TIMEOUT_MS).unref()
-  await fleet.stop().catch((err: unknown) => console.error(`demo: stopping the fleet failed: ${String(err)}`))
-  await running.close()
+  // Side by side: the fleet and serve share nothing but Kafka, and with the broker gone each waits out
+  // kafkajs' retries (the fleet at most 2 s, serve's consumer 5-8 s on its offset commits and group leave).
+  await Promise.all([fleet.stop().catch((err: unknown) => console.error(`demo: stopping the fleet failed: ${String(err)}`)), running.close()])
   log('demo stopped')
   // Everything it started is stopped; what kafkajs still retries against a broker that went away (its
   // reconnect timers) must not hold the process. A normal stop leaves nothing, and exits before this fires.

@@ -100,6 +100,13 @@ const partitionKey = (topic: string, partition: number) => `${topic}\u0000${part
 
 /** How long a consumer that kafkajs gave up on waits before joining its group again. */
 const REJOIN_AFTER_MS = 1_000
+/**
+ * The longest a stop waits for each of Kafka's parts: the offset commits in
+ * flight, then leaving the group. Both are hints (the stored checkpoint is the
+ * truth, and the coordinator drops a silent member after the session timeout);
+ * with the broker gone, kafkajs retries each for 5-9 s.
+ */
+const KAFKA_STOP_MS = 2_000
 
 export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
   const { kafka, db, pipeline, metrics } = opts
@@ -388,6 +395,11 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
     }
   }
 
+  async function waitAtStop(what: string, p: Promise<unknown>): Promise<void> {
+    const done = await within(p.then(() => true, (err: unknown) => { log.warn(`${what} failed at stop`, { error: String(err) }); return true }), KAFKA_STOP_MS, false)
+    if (!done) log.warn(`${what}: no answer from Kafka within ${KAFKA_STOP_MS} ms; stopping without it`)
+  }
+
   const countPaused = () => metrics?.pausedPartitions.set({}, lanes.reduce((n, lane) => n + lane.paused.size, 0))
 
   /** Resumes the partitions a full lane paused. */
@@ -438,14 +450,14 @@ export function createIngestConsumer(opts: IngestOptions): IngestConsumer {
       for (const a of appliers) a.wake?.()
       try {
         for (const a of appliers) await a.running
-        await commits
+        await waitAtStop('the offset commits', commits)
         for (const lane of lanes) {
           lane.queue.length = 0
           lane.queued = 0
           lane.paused.clear()
         }
         countPaused()
-        await consumer.disconnect()
+        await waitAtStop('leaving the consumer group', consumer.disconnect())
       } finally {
         await admin?.disconnect()
       }
