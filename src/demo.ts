@@ -167,7 +167,7 @@ Ctrl-C stops it.`)
   log(`stopping (${why})`)
   setTimeout(() => { console.error(`demo: stopping took over ${STOP_TIMEOUT_MS / 1000} s; exiting`); process.exit(1) }, STOP_TIMEOUT_MS).unref()
   // Side by side: the fleet and serve share nothing but Kafka, and with the broker gone each waits out
-  // kafkajs' retries (the fleet at most 2 s, serve's consumer 5-8 s on its offset commits and group leave).
+  // kafkajs' retries up to its bound (the fleet 2 s, serve's consumer 2 s each for its commits and group leave).
   await Promise.all([fleet.stop().catch((err: unknown) => console.error(`demo: stopping the fleet failed: ${String(err)}`)), running.close()])
   log('demo stopped')
   // Everything it started is stopped; what kafkajs still retries against a broker that went away (its
