@@ -20,7 +20,7 @@ export const tables: Record<string, string> = {
     client_id CHAR(36) NULL,
     agent_id CHAR(36) NULL,
     occurred_at DATETIME(3) NOT NULL,
-    payload MEDIUMTEXT NOT NULL COMMENT 'the whole event as JSON, at the current version',
+    payload MEDIUMTEXT NOT NULL COMMENT 'the event as JSON at the current version, less the envelope its columns hold (older rows: the whole event)',
     source VARCHAR(16) NOT NULL COMMENT 'kafka | http | decision',
     cause_event_id CHAR(36) NULL,
     topic VARCHAR(249) NULL,
@@ -30,7 +30,6 @@ export const tables: Record<string, string> = {
     PRIMARY KEY (seq),
     UNIQUE KEY uq_event_log_event (event_id),
     KEY idx_event_log_agent (agent_id, seq),
-    KEY idx_event_log_type_time (type, occurred_at),
     KEY idx_event_log_cause (cause_event_id)
   ) ${OPTS}`,
 

@@ -332,7 +332,7 @@ export interface EventLogTable {
   client_id: string | null
   agent_id: string | null
   occurred_at: DateTime
-  /** the whole event as JSON */
+  /** the event as JSON less the envelope its columns hold (older rows: the whole event); storedEventOfRow reads both */
   payload: string
   /** kafka | http | decision */
   source: string

@@ -40,7 +40,7 @@ export const PROCEDURES: Record<string, readonly string[]> = {
   compute_pool_reliability_window: ['datetime', 'datetime'],
 }
 
-export const MIGRATION_VERSIONS = ['001', '006', '007', '008', '009', '010', '011', '012', '013', '014', '016', '019', '020', '021'] as const
+export const MIGRATION_VERSIONS = ['001', '006', '007', '008', '009', '010', '011', '012', '013', '014', '016', '019', '020', '021', '022'] as const
 
 /** Pool ids are `<instance_type>.<az>`, VARCHAR(128) everywhere (the original files used narrower ones). */
 export const POOL_ID_TYPE = 'varchar(128)'

@@ -9,7 +9,7 @@ import type { Database } from '../db/database.js'
 import { DEFAULT_STATEMENT_BYTES, chunkByBytes, rowBytes } from '../db/statement-bytes.js'
 import type { CommandEvent } from './decider.js'
 import type { DecisionEvent } from './decisions.js'
-import { type LogPosition, type StoredEvent, logRowOf, storedEventOfRow } from './stored-event.js'
+import { LOG_EVENT_COLUMNS, type LogEventRow, type LogPosition, type StoredEvent, logRowOf, storedEventOfRow } from './stored-event.js'
 
 type Trx = Transaction<Database>
 
@@ -98,12 +98,12 @@ export interface LogPage {
  * decoded, and is left out of `caused`.
  */
 export async function readLog(db: QueryCreator<Database>, range: { afterSeq: number, limit: number } | { seqs: readonly number[] }, causedTypes?: ReadonlySet<string>): Promise<LogPage> {
-  let q = db.selectFrom('event_log').select(['seq', 'type', 'payload', 'source', 'event_id', 'cause_event_id']).orderBy('seq')
+  let q = db.selectFrom('event_log').select([...LOG_EVENT_COLUMNS, 'source']).orderBy('seq')
   q = 'seqs' in range ? q.where('seq', 'in', range.seqs.length > 0 ? [...range.seqs] : [-1]) : q.where('seq', '>', range.afterSeq).limit(range.limit)
   const rows = await q.execute()
   const inputs: LoggedInput[] = []
   const byId = new Map<string, LoggedInput>()
-  const produced: { seq: number, type: string, payload: string, cause_event_id: string | null }[] = []
+  const produced: LogEventRow[] = []
   for (const r of rows) {
     if (r.source === 'decision') { produced.push(r); continue }
     const input = { seq: r.seq, event: storedEventOfRow(r), caused: [] }
@@ -117,7 +117,7 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
     const ids = [...byId.keys()]
     const beyond: typeof produced = []
     for (let i = 0; i < ids.length; i += CAUSES_PER_STATEMENT) {
-      let q = db.selectFrom('event_log').select(['seq', 'type', 'payload', 'cause_event_id']).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
+      let q = db.selectFrom('event_log').select(LOG_EVENT_COLUMNS).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
       if (!('seqs' in range)) q = q.where('seq', '>', last)
       beyond.push(...await q.execute())
     }

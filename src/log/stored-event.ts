@@ -1,13 +1,15 @@
 /**
  * The one type of what event_log holds: wire events (consumed inputs and the
  * commands the service sends), user requests (HTTP) and decisions. Each row's
- * payload is the whole event as JSON; parseStoredEvent is the one way back
- * from a row to a typed event (wire events go through the upcasters first).
+ * payload is the event as JSON without the envelope fields its own columns
+ * hold exactly (logRowOf), and storedEventOfRow puts them back; parseStoredEvent
+ * is the one way from a decoded event to a typed one (wire events go through
+ * the upcasters first).
  */
 import { EVENT_TYPES, type SpotEvent } from '../events/schemas.js'
 import { parseEventObject, renderIssues } from '../events/parse.js'
 import type { EventLogRow, NewEventLog } from '../db/database.js'
-import { toDbTime } from '../db/time.js'
+import { isoFromDb, toDbTime } from '../db/time.js'
 import { DECISION_TYPES, DecisionEventSchema, type DecisionEvent } from './decisions.js'
 import { USER_REQUEST_TYPES, UserRequestSchema, type UserRequest } from './user-requests.js'
 
@@ -42,17 +44,50 @@ export function parseStoredEvent(json: unknown): StoredParseResult {
   return parseEventObject(json)
 }
 
-/** An event_log row to its event. The log holds only what passed these schemas, so a failure is corruption: it throws, naming the row. */
-export function storedEventOfRow(row: Pick<EventLogRow, 'seq' | 'payload'>): StoredEvent {
+/** The columns storedEventOfRow reads: the payload and the envelope fields logRowOf left to their columns. */
+export const LOG_EVENT_COLUMNS = ['seq', 'event_id', 'type', 'version', 'client_id', 'agent_id', 'occurred_at', 'cause_event_id', 'payload'] as const
+export type LogEventRow = Pick<EventLogRow, typeof LOG_EVENT_COLUMNS[number]>
+
+/**
+ * An event_log row to its event. The log holds only what passed these
+ * schemas, so a failure is corruption: it throws, naming the row. A payload
+ * that has its eventId was written whole (rows logged before the envelope
+ * moved to the columns); otherwise the envelope comes back from the columns.
+ */
+export function storedEventOfRow(row: LogEventRow): StoredEvent {
   let json: unknown
   try {
     json = JSON.parse(row.payload)
   } catch (err) {
     throw new Error(`event_log seq ${row.seq}: payload is not JSON: ${String(err)}`)
   }
-  const r = parseStoredEvent(json)
+  const r = parseStoredEvent(typeof json === 'object' && json !== null && !('eventId' in json) ? withEnvelope(row, json) : json)
   if (!r.ok) throw new Error(`event_log seq ${row.seq}: ${r.reason}`)
   return r.event
+}
+
+function withEnvelope(row: LogEventRow, rest: object): Record<string, unknown> {
+  const e: Record<string, unknown> = { eventId: row.event_id, type: row.type, version: row.version }
+  if (!('occurredAt' in rest)) e['occurredAt'] = isoFromDb(row.occurred_at)
+  if (row.client_id !== null && !('clientId' in rest)) e['clientId'] = row.client_id
+  if (row.agent_id !== null && !('agentId' in rest)) e['agentId'] = row.agent_id
+  if (row.type.startsWith('decision.') && row.cause_event_id !== null && !('causeEventId' in rest)) e['causeEventId'] = row.cause_event_id
+  return { ...e, ...rest }
+}
+
+/**
+ * The payload of `e`: the event without what its columns give back exactly
+ * (withEnvelope): eventId, type, version, clientId and agentId always, a
+ * decision's causeEventId, and occurredAt when it is in the canonical form
+ * a DATETIME(3) in UTC reads back as (an offset or another precision stays in
+ * the payload). A heartbeat's payload is about half what the whole event is,
+ * and the log's insert is the largest statement of every batch.
+ */
+function payloadOf(e: StoredEvent, occurredAt: string): string {
+  const { eventId: _id, type: _type, version: _version, clientId: _client, agentId: _agent, occurredAt: at, ...rest } = e
+  const payload: Record<string, unknown> = isoFromDb(occurredAt) === at ? rest : { occurredAt: at, ...rest }
+  if ('causeEventId' in payload && e.type.startsWith('decision.')) delete payload['causeEventId']
+  return JSON.stringify(payload)
 }
 
 export interface LogPosition { topic: string, partition: number, offset: string }
@@ -60,9 +95,10 @@ export interface LogPosition { topic: string, partition: number, offset: string 
 /** The event_log row of a stored event. `cause` for what the service produced (decisions carry theirs; commands get it here). */
 export function logRowOf(e: StoredEvent, source: LogSource, opts: { position?: LogPosition, cause?: string } = {}): NewEventLog {
   const cause = 'causeEventId' in e ? e.causeEventId : opts.cause ?? null
+  const occurredAt = toDbTime(e.occurredAt)
   return {
     event_id: e.eventId, type: e.type, version: e.version, client_id: e.clientId, agent_id: e.agentId,
-    occurred_at: toDbTime(e.occurredAt), payload: JSON.stringify(e), source, cause_event_id: cause,
+    occurred_at: occurredAt, payload: payloadOf(e, occurredAt), source, cause_event_id: cause,
     topic: opts.position?.topic ?? null, partition_no: opts.position?.partition ?? null, offset_no: opts.position?.offset ?? null,
   }
 }

@@ -12,7 +12,7 @@ import type { AgentInput } from '../agent/agent.events.js'
 import type { Database } from '../db/database.js'
 import { ConflictError, RuleRejectedError } from '../errors.js'
 import { type Pipeline, submitInput } from '../log/core.js'
-import { storedEventOfRow } from '../log/stored-event.js'
+import { LOG_EVENT_COLUMNS, type StoredEvent, storedEventOfRow } from '../log/stored-event.js'
 
 export interface CommandDeps {
   db: Kysely<Database>
@@ -29,16 +29,17 @@ export async function submitCommand<E extends AgentInput>(deps: CommandDeps, eve
   const r = await submitInput(deps.db, event, deps.pipeline)
   if (r.rejection !== null) throw new RuleRejectedError(r.rejection, r.rejectionCode)
   if (!r.duplicate) return event
-  const logged = await deps.db.selectFrom('event_log').select(['type', 'agent_id', 'payload'])
-    .where('event_id', '=', event.eventId).executeTakeFirstOrThrow()
-  if (logged.type !== event.type || logged.agent_id !== event.agentId) {
-    throw new ConflictError('Idempotency-Key was already used for another request')
-  }
-  const rejected = await deps.db.selectFrom('event_log').select(['seq', 'payload'])
+  const logged = storedEventOfRow(await deps.db.selectFrom('event_log').select(LOG_EVENT_COLUMNS)
+    .where('event_id', '=', event.eventId).executeTakeFirstOrThrow())
+  if (!sameRequest(logged, event)) throw new ConflictError('Idempotency-Key was already used for another request')
+  const rejected = await deps.db.selectFrom('event_log').select(LOG_EVENT_COLUMNS)
     .where('cause_event_id', '=', event.eventId).where('type', '=', 'decision.rejected').executeTakeFirst()
   if (rejected !== undefined) {
     const d = storedEventOfRow(rejected)
     if (d.type === 'decision.rejected') throw new RuleRejectedError(d.data.reason, d.data.code ?? null)
   }
-  return JSON.parse(logged.payload) as E
+  return logged
 }
+
+/** The logged event is a request of the same type for the same agent (the discriminant decides its shape). */
+const sameRequest = <E extends AgentInput>(logged: StoredEvent, event: E): logged is E => logged.type === event.type && logged.agentId === event.agentId

@@ -7,10 +7,10 @@ import t from 'tap'
 import { agentFromRow, loadRecentSignals, replicaFromRow } from '../../src/agent/agent.repository.js'
 import { agentDecider, poolChooser } from '../../src/agent/agent.handler.js'
 import { submitInput } from '../../src/log/core.js'
-import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent } from '../../src/agent/agent.events.js'
+import { isAgentEventType, type AgentEvent } from '../../src/agent/agent.events.js'
+import { LOG_EVENT_COLUMNS, storedEventOfRow } from '../../src/log/stored-event.js'
 import { initialAgentState, replay } from '../../src/agent/agent.rules.js'
 import type { Database } from '../../src/db/database.js'
-import { parseEventObject } from '../../src/events/parse.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
 import { pricingHistoryProjection } from '../../src/projections/pricing-history.projection.js'
 import { interruptionsProjection } from '../../src/projections/interruptions.projection.js'
@@ -200,15 +200,8 @@ t.test('agent rules on MariaDB', async (t) => {
 
   await t.test('a replay of the log folds to the state in the rows', async (t) => {
     for (const agent of [A1, A2, A3]) {
-      const log = await rows<{ type: string, payload: string }>(db, `SELECT type, payload FROM event_log WHERE agent_id = '${agent}' ORDER BY seq`)
-      const events = log.filter((l) => isAgentEventType(l.type)).map((l): AgentEvent => {
-        const json = JSON.parse(l.payload)
-        if (l.type.startsWith('decision.')) return DecisionEventSchema.parse(json)
-        if (l.type.startsWith('user.')) return UserRequestSchema.parse(json)
-        const p = parseEventObject(json)
-        if (!p.ok) throw new Error(p.reason)
-        return p.event as AgentEvent
-      })
+      const log = await db.selectFrom('event_log').select(LOG_EVENT_COLUMNS).where('agent_id', '=', agent).orderBy('seq').execute()
+      const events = log.map(storedEventOfRow).filter((e): e is AgentEvent => isAgentEventType(e.type))
       const replayed = replay(initialAgentState(agent, CLIENT), events)
       const [row] = await rows<any>(db, `SELECT * FROM agents WHERE id = '${agent}'`)
       const reps = await rows<any>(db, `SELECT * FROM replica_instances WHERE agent_id = '${agent}'`)

@@ -14,13 +14,13 @@
 // workers, and so the service's decisions, are up to the scheduler).
 import { sql, type Kysely } from 'kysely'
 import t from 'tap'
-import { DecisionEventSchema, UserRequestSchema, isAgentEventType, type AgentEvent, type AgentInput } from '../../src/agent/agent.events.js'
+import { isAgentEventType, type AgentEvent, type AgentInput } from '../../src/agent/agent.events.js'
+import { LOG_EVENT_COLUMNS, type LogEventRow, type StoredEvent, storedEventOfRow } from '../../src/log/stored-event.js'
 import { submitInput } from '../../src/log/core.js'
 import { agentFromRow, loadRecentSignals, replicaFromRow, saveAgents, saveReplicas, type ReplicaWrite } from '../../src/agent/agent.repository.js'
 import { initialAgentState, replay, type AgentState } from '../../src/agent/agent.state.js'
 import { createDb } from '../../src/db/connect.js'
 import type { Database } from '../../src/db/database.js'
-import { parseEventObject } from '../../src/events/parse.js'
 import { applyBatch, type RawMessage } from '../../src/log/apply-batch.js'
 import { pipeline } from '../../src/wiring.js'
 import { backoffDelay, isTransient, sleep } from '../../src/ingest/retry.js'
@@ -282,13 +282,12 @@ async function observe(db: Kysely<Database>, agents: readonly string[]): Promise
   }))
 }
 
-function parseLogged(type: string, payload: string): AgentEvent {
-  const json = JSON.parse(payload)
-  if (type.startsWith('decision.')) return DecisionEventSchema.parse(json)
-  if (type.startsWith('user.')) return UserRequestSchema.parse(json)
-  const p = parseEventObject(json)
-  if (!p.ok) throw new Error(p.reason)
-  return p.event as AgentEvent
+const isAgent = (e: StoredEvent): e is AgentEvent => isAgentEventType(e.type)
+
+function parseLogged(row: LogEventRow): AgentEvent {
+  const e = storedEventOfRow(row)
+  if (isAgent(e)) return e
+  throw new Error(`seq ${row.seq}: ${e.type} is not an agent event`)
 }
 
 async function stateFromRows(db: Kysely<Database>, agentId: string): Promise<AgentState> {
@@ -299,10 +298,9 @@ async function stateFromRows(db: Kysely<Database>, agentId: string): Promise<Age
 }
 
 /** One line per log row, for the diagnosis of a failed replay. */
-function describeLog(entries: readonly Row[]): string {
+function describeLog(entries: readonly (LogEventRow & { source: string })[]): string {
   return entries.map((l) => {
-    const p = JSON.parse(l.payload)
-    return `${l.seq} ${l.source ?? ''} ${l.type} ${l.event_id.slice(0, 8)} cause=${l.cause_event_id?.slice(0, 8) ?? '-'} ${JSON.stringify(p.data)}`
+    return `${l.seq} ${l.source ?? ''} ${l.type} ${l.event_id.slice(0, 8)} cause=${l.cause_event_id?.slice(0, 8) ?? '-'} ${JSON.stringify(storedEventOfRow(l).data)}`
   }).join('\n')
 }
 
@@ -344,7 +342,7 @@ t.test(`concurrent delivery keeps the agent invariants and replays to the same s
   const replicaRows = await rows(db, 'SELECT * FROM replica_instances')
   const signalRows = await rows(db, 'SELECT * FROM spot_interruption_events')
   const outbox = await rows(db, 'SELECT * FROM outbox')
-  const log = await rows(db, 'SELECT seq, event_id, type, agent_id, cause_event_id, source, payload FROM event_log ORDER BY seq')
+  const log = await db.selectFrom('event_log').select([...LOG_EVENT_COLUMNS, 'source']).orderBy('seq').execute()
   t.equal(agentRows.length, AGENTS, `one row per agent (${SEED_NOTE})`)
 
   await t.test('checkpoints cover every delivered offset', async (t) => {
@@ -398,7 +396,7 @@ t.test(`concurrent delivery keeps the agent invariants and replays to the same s
   await t.test('a replay of event_log into an empty database gives the same agents and replicas', async (t) => {
     const replayed = new Map<string, AgentState>()
     for (const a of agentRows) {
-      const events = log.filter((l) => l.agent_id === a.id && isAgentEventType(l.type)).map((l) => parseLogged(l.type, l.payload))
+      const events = log.filter((l) => l.agent_id === a.id && isAgentEventType(l.type)).map(parseLogged)
       const s = replay(initialAgentState(a.id, a.client_id), events)
       replayed.set(a.id, s)
       const ok = t.same(s, await stateFromRows(db, a.id), `fold of the log equals the rows: agent ${a.id} (${SEED_NOTE})`)

@@ -18,7 +18,7 @@ import type { Database } from '../../src/db/database.js'
 import { newEvent } from '../../src/events/producer.js'
 import type { SpotEvent } from '../../src/events/schemas.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
-import { storedEventOfRow } from '../../src/log/stored-event.js'
+import { LOG_EVENT_COLUMNS, storedEventOfRow } from '../../src/log/stored-event.js'
 import { pipeline, PROJECTIONS } from '../../src/wiring.js'
 import { buildApp } from '../helper-app.js'
 
@@ -38,12 +38,12 @@ const heartbeat = (clientId: string, agentId: string, i: number, at = new Date()
 })
 
 const statusOf = async (db: Kysely<Database>, id: string) => (await db.selectFrom('agents').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status
-const offlineDecisions = async (db: Kysely<Database>) => (await sql<{ agent_id: string, cause_event_id: string, payload: string }>`
-  SELECT agent_id, cause_event_id, payload FROM event_log WHERE type = 'decision.agent_offline' ORDER BY seq`.execute(db)).rows
+const offlineDecisions = async (db: Kysely<Database>) => (await db.selectFrom('event_log').select(LOG_EVENT_COLUMNS)
+  .where('type', '=', 'decision.agent_offline').orderBy('seq').execute()).map((r) => ({ ...r, event: storedEventOfRow(r) }))
 
 /** The agent folded from its log (the replay rule) and as its rows hold it. */
 async function replayedAndStored(db: Kysely<Database>, id: string, clientId: string) {
-  const log = await db.selectFrom('event_log').select(['seq', 'type', 'payload']).where('agent_id', '=', id).orderBy('seq').execute()
+  const log = await db.selectFrom('event_log').select(LOG_EVENT_COLUMNS).where('agent_id', '=', id).orderBy('seq').execute()
   const events = log.filter((l) => isAgentEventType(l.type)).map((l) => storedEventOfRow(l)).filter((e): e is AgentEvent => isAgentEventType(e.type))
   const row = await db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
   const reps = await db.selectFrom('replica_instances').selectAll().where('agent_id', '=', id).orderBy('id').execute()
@@ -66,7 +66,7 @@ t.test('offline after the timeout, online with the next heartbeat, replay equal,
   const logged = await offlineDecisions(db)
   t.equal(logged.length, 2, 'one decision each in the log')
   t.equal(logged.find((d) => d.agent_id === a)?.cause_event_id, lastOfA, 'caused by the silence after its last input')
-  t.match(JSON.parse(logged[0]!.payload), { type: 'decision.agent_offline', data: { offlineSeconds: OFFLINE_SECONDS, sweptAt: String, lastSeenAt: String } })
+  t.match(logged[0]!.event, { type: 'decision.agent_offline', data: { offlineSeconds: OFFLINE_SECONDS, sweptAt: String, lastSeenAt: String } })
   t.same(await sweepOffline(db, { offlineSeconds: OFFLINE_SECONDS, projections: PROJECTIONS, now: later(OFFLINE_SECONDS + 5) }), [], 'an offline agent is not marked again')
 
   t.match((await app.inject('/metrics')).body, new RegExp(`spotfleet_agents_offline\\{client="${client.id}"\\} 2\\n`), 'metrics: two offline for the client')

@@ -12,7 +12,7 @@ import { migrateToLatest } from '../../src/db/migrate.js'
 import { fixture, freshDatabase, runSqlFile } from '../helper-db.js'
 import { type Fingerprint, type RowSnapshot, columnNames, fingerprint, snapshotRows, tableRows } from './schema-snapshot.js'
 
-export const MIGRATIONS = ['001_base', '006_replica_management', '007_schema_completion', '008_service_tables', '009_migration_repairs', '010_agent_order', '011_projections', '012_replay', '013_dead_letter_refusals', '014_dead_letter_redrive', '016_admin_console', '019_pricing_buckets', '020_agent_price_at', '021_read_versions']
+export const MIGRATIONS = ['001_base', '006_replica_management', '007_schema_completion', '008_service_tables', '009_migration_repairs', '010_agent_order', '011_projections', '012_replay', '013_dead_letter_refusals', '014_dead_letter_redrive', '016_admin_console', '019_pricing_buckets', '020_agent_price_at', '021_read_versions', '022_event_log_lean']
 
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now()
@@ -101,7 +101,7 @@ export function testStart(start: Start, reference: Reference): void {
     const versions = (await sql<{ version: string }>`SELECT version FROM schema_migrations ORDER BY version`
       .execute(db)).rows.map((r) => r.version)
     const legacyVersions = before.schema_migrations?.rows.map((r) => r[0]!) ?? []
-    t.strictSame(versions, [...new Set([...legacyVersions, '001', '006', '007', '008', '009', '010', '011', '012', '013', '014', '016', '019', '020', '021'])].sort(), 'schema_migrations versions')
+    t.strictSame(versions, [...new Set([...legacyVersions, '001', '006', '007', '008', '009', '010', '011', '012', '013', '014', '016', '019', '020', '021', '022'])].sort(), 'schema_migrations versions')
 
     await secondRunChangesNothing(t, db, name, start.name, reference)
   })

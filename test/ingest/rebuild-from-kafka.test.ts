@@ -24,6 +24,7 @@ import { newEvent } from '../../src/events/producer.js'
 import { type SpotEvent, type TopicKey, TOPIC_OF, partitionKeyOf } from '../../src/events/schemas.js'
 import { createIngestConsumer } from '../../src/ingest/consumer.js'
 import { rebuildFromKafka, NotFreshError } from '../../src/ingest/rebuild-from-kafka.js'
+import { LOG_EVENT_COLUMNS, storedEventOfRow } from '../../src/log/stored-event.js'
 import { pipeline } from '../../src/wiring.js'
 import { freshDatabase } from '../helper-db.js'
 import { connectedProducer, kafkaFor, uniqueName, uniqueTopics, waitFor } from '../helper-kafka.js'
@@ -105,14 +106,14 @@ function messagesOf(events: readonly SpotEvent[], topics: Topics, garbage: boole
 
 const inputTopics = (topics: Topics) => [topics.spotInterruptions, topics.replicaEvents, topics.agentEvents, topics.pricingSnapshots]
 
-/** The log in comparable form: inputs whole (with their topic positions), decisions by cause, type and payload without their own id. */
+/** The log in comparable form: inputs whole (with their topic positions), decisions by cause, type and the whole decision without its own id. */
 async function logRows(db: Kysely<Database>) {
   const inputs = await sql<Record<string, unknown>>`SELECT event_id, type, version, client_id, agent_id, occurred_at, payload, source, topic, partition_no, offset_no
     FROM event_log WHERE source <> 'decision' ORDER BY event_id`.execute(db)
-  const produced = await sql<{ cause_event_id: string, type: string, payload: string }>`SELECT cause_event_id, type, payload FROM event_log
-    WHERE source = 'decision' AND type NOT IN ('decision.input_parked', 'decision.parked_released')`.execute(db)
-  const decisions = produced.rows.map((r) => {
-    const { eventId: _id, ...rest } = JSON.parse(r.payload) as Record<string, unknown>
+  const produced = await db.selectFrom('event_log').select(LOG_EVENT_COLUMNS)
+    .where('source', '=', 'decision').where('type', 'not in', ['decision.input_parked', 'decision.parked_released']).execute()
+  const decisions = produced.map((r) => {
+    const { eventId: _id, ...rest } = storedEventOfRow(r)
     return JSON.stringify([r.cause_event_id, r.type, rest])
   }).sort()
   return { inputs: inputs.rows, decisions }
