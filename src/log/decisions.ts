@@ -128,6 +128,13 @@ export const DecisionEventSchema = z.discriminatedUnion('type', [
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']
 export type DecisionOf<T extends DecisionType> = Extract<DecisionEvent, { type: T }>
+/**
+ * Decisions logged in a transaction of their own, after their cause's: a
+ * reader of the log applies them where they stand, never with their cause
+ * (which it may have read before they were written).
+ */
+export const STANDALONE_DECISIONS: ReadonlySet<string> = new Set(['decision.agent_offline'] satisfies DecisionType[])
+
 export const DECISION_TYPES: readonly DecisionType[] = DecisionEventSchema.options.map((o) => o.shape.type.value)
 
 export function isDecisionType(type: string): type is DecisionType {

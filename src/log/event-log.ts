@@ -8,7 +8,7 @@ import type { Kysely, QueryCreator, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import { DEFAULT_STATEMENT_BYTES, chunkByBytes, rowBytes } from '../db/statement-bytes.js'
 import type { CommandEvent } from './decider.js'
-import type { DecisionEvent } from './decisions.js'
+import { type DecisionEvent, STANDALONE_DECISIONS } from './decisions.js'
 import { LOG_EVENT_COLUMNS, type LogEventRow, type LogPosition, type StoredEvent, logRowOf, storedEventOfRow } from './stored-event.js'
 
 type Trx = Transaction<Database>
@@ -77,6 +77,8 @@ export interface LoggedInput {
 
 export interface LogPage {
   inputs: LoggedInput[]
+  /** Decisions that stand alone (STANDALONE_DECISIONS) read in the page, in log order. */
+  alone: StoredEvent[]
   /** Every seq the page read (inputs and produced rows), so a reader can tell which seqs it has not seen yet. */
   seqs: number[]
 }
@@ -90,7 +92,10 @@ export interface LogPage {
  * idx_event_log_cause. A produced row met in a seq range whose cause is not in
  * it belongs to an input read before (with it, by that read's lookup), so it is
  * not repeated. Exact `seqs` (the gaps a reader goes back to) fetch what their
- * inputs caused wherever it lies.
+ * inputs caused wherever it lies. The exception is a decision that stands
+ * alone (STANDALONE_DECISIONS: logged later, in a transaction of its own): it
+ * is never fetched with its cause, only returned in `alone` where it stands,
+ * so each is read once however the pages fell when it was written.
  *
  * `causedTypes`, when given, are the produced types the reader folds (a
  * rebuild: what its projections handle): a produced row of another type (the
@@ -104,7 +109,12 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
   const inputs: LoggedInput[] = []
   const byId = new Map<string, LoggedInput>()
   const produced: LogEventRow[] = []
+  const alone: StoredEvent[] = []
   for (const r of rows) {
+    if (r.source === 'decision' && STANDALONE_DECISIONS.has(r.type)) {
+      if (causedTypes === undefined || causedTypes.has(r.type)) alone.push(storedEventOfRow(r))
+      continue
+    }
     if (r.source === 'decision') { produced.push(r); continue }
     const input = { seq: r.seq, event: storedEventOfRow(r), caused: [] }
     inputs.push(input)
@@ -118,6 +128,7 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
     const beyond: typeof produced = []
     for (let i = 0; i < ids.length; i += CAUSES_PER_STATEMENT) {
       let q = db.selectFrom('event_log').select(LOG_EVENT_COLUMNS).where('cause_event_id', 'in', ids.slice(i, i + CAUSES_PER_STATEMENT))
+        .where('type', 'not in', [...STANDALONE_DECISIONS])
       if (!('seqs' in range)) q = q.where('seq', '>', last)
       beyond.push(...await q.execute())
     }
@@ -130,7 +141,18 @@ export async function readLog(db: QueryCreator<Database>, range: { afterSeq: num
     const input = p.cause_event_id === null ? undefined : byId.get(p.cause_event_id)
     if (input && (causedTypes === undefined || causedTypes.has(p.type))) input.caused.push(storedEventOfRow(p))
   }
-  return { inputs, seqs: rows.map((r) => r.seq) }
+  return { inputs, alone, seqs: rows.map((r) => r.seq) }
+}
+
+/** The inputs with these event ids, each with everything it caused wherever it lies (as readLog's exact seqs). */
+export async function readInputs(db: QueryCreator<Database>, eventIds: readonly string[], causedTypes?: ReadonlySet<string>): Promise<LoggedInput[]> {
+  if (eventIds.length === 0) return []
+  const seqs: number[] = []
+  for (let i = 0; i < eventIds.length; i += CAUSES_PER_STATEMENT) {
+    const rows = await db.selectFrom('event_log').select('seq').where('event_id', 'in', eventIds.slice(i, i + CAUSES_PER_STATEMENT)).execute()
+    seqs.push(...rows.map((r) => r.seq))
+  }
+  return (await readLog(db, { seqs: seqs.sort((a, b) => a - b) }, causedTypes)).inputs
 }
 
 /** The highest seq in the log (0 when empty). */

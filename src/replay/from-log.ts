@@ -18,7 +18,8 @@ import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
-import { type LogPage, logHead, readLog } from '../log/event-log.js'
+import type { StoredEvent } from '../log/stored-event.js'
+import { type LogPage, type LoggedInput, logHead, readInputs, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
 import { REPLAY_SCOPE, bumpReadVersions } from '../log/read-versions.js'
 import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
@@ -106,8 +107,8 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
   await createShadow(db, live, shadow, tables, new Set(opts.projections.flatMap((p) => [...p.readIndexes ?? []])),
     new Set(opts.projections.flatMap((p) => [...p.replayIdempotentKeys ?? []])))
   const projections = forRebuild(opts.projections)
-  // What the projections fold, and the rejection that keeps an input out of them (streamOf); commands are never decoded.
-  const caused = new Set<string>(['decision.rejected', ...opts.projections.flatMap((p) => [...p.handles])])
+  // What the projections fold, the rejection that keeps an input out of them and the parking that holds it back (streamOf); commands are never decoded.
+  const caused = new Set<string>([REJECTED, PARKED, RELEASED, ...opts.projections.flatMap((p) => [...p.handles])])
   const readPage = (range: Parameters<typeof readLog>[1]) => readLog(db, range, caused)
 
   const pageSize = opts.pageSize ?? DEFAULT_PAGE
@@ -122,7 +123,8 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
   const step = async (final: boolean): Promise<number> => {
     const page = await (ahead?.after === position ? ahead.page : readPage({ afterSeq: position, limit: pageSize }))
     ahead = null
-    const late = gaps.size > 0 ? await readPage({ seqs: [...gaps.keys()] }) : { inputs: [], seqs: [] }
+    const late = gaps.size > 0 ? await readPage({ seqs: [...gaps.keys()] }) : { inputs: [], alone: [], seqs: [] }
+    const released = await releasedIn(db, [late, page], caused)
     const now = Date.now()
     const nextGaps: Gaps = new Map(gaps)
     for (const s of late.seqs) nextGaps.delete(s)
@@ -141,7 +143,7 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
       ahead = { after: nextPosition, page: next }
     }
     await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-      await applyProjections(trx.withSchema(shadow), projections, streamOf(late, page), true)
+      await applyProjections(trx.withSchema(shadow), projections, streamOf(released, late, page), true)
       await trx.updateTable('replay_rebuilds').set({
         position: nextPosition, pending_gaps: JSON.stringify([...nextGaps]), events_applied: rows + read,
       }).where('id', '=', id).execute()
@@ -179,9 +181,47 @@ async function finish(db: Kysely<Database>, id: number, shadow: string, result: 
   return result
 }
 
-/** Late (gap-filled) inputs first, then the page: each accepted input followed by what it caused. */
-function streamOf(...pages: LogPage[]) {
-  return projectionStream(pages.flatMap((p) => p.inputs.map((i) => ({
-    event: i.event, caused: i.caused, rejected: i.caused.some((c) => c.type === 'decision.rejected'),
-  }))))
+const REJECTED = 'decision.rejected'
+const PARKED = 'decision.input_parked'
+const RELEASED = 'decision.parked_released'
+
+const isParked = (i: LoggedInput) => i.caused.some((c) => c.type === PARKED)
+const releasedBy = (i: LoggedInput) => i.caused.flatMap((c) => (c.type === RELEASED ? c.data.eventIds : []))
+
+/**
+ * The inputs that the pages' registrations released from parking, each with
+ * all it caused (what it caused at its release is logged with the
+ * registration, after the parked input's own page), and those they released.
+ */
+async function releasedIn(db: Kysely<Database>, pages: readonly { inputs: readonly LoggedInput[] }[], caused: ReadonlySet<string>): Promise<Map<string, LoggedInput>> {
+  const found = new Map<string, LoggedInput>()
+  let ids = pages.flatMap((p) => p.inputs.flatMap(releasedBy))
+  while (ids.length > 0) {
+    const inputs = await readInputs(db, ids, caused)
+    for (const i of inputs) found.set(i.event.eventId, i)
+    const missing = ids.filter((id) => !found.has(id))
+    if (missing.length > 0) throw new Error(`event_log: released input ${missing[0]} is not in the log`)
+    ids = inputs.flatMap(releasedBy).filter((id) => !found.has(id))
+  }
+  return found
+}
+
+/**
+ * Late (gap-filled) inputs first, then the page: each accepted input followed
+ * by what it caused, then the inputs it released (as the live path applies
+ * them: right after the registration); a parked input is left out where it
+ * stands (live, the projections see it only at its release, and never if its
+ * agent never registers). Then the decisions that stand alone.
+ */
+function streamOf(released: ReadonlyMap<string, LoggedInput>, ...pages: LogPage[]) {
+  type Item = { event: StoredEvent, caused: readonly StoredEvent[], rejected: boolean }
+  const item = (i: LoggedInput): Item[] => [
+    { event: i.event, caused: i.caused, rejected: i.caused.some((c) => c.type === REJECTED) },
+    ...releasedBy(i).flatMap((id) => {
+      const r = released.get(id)
+      if (!r) throw new Error(`event_log: released input ${id} was not read`)
+      return item(r)
+    }),
+  ]
+  return [...projectionStream(pages.flatMap((p) => p.inputs.filter((i) => !isParked(i)).flatMap(item))), ...pages.flatMap((p) => p.alone)]
 }
