@@ -67,13 +67,16 @@ export function storedEventOfRow(row: LogEventRow): StoredEvent {
 }
 
 function withEnvelope(row: LogEventRow, rest: object): object {
-  const e: Record<string, unknown> = { eventId: row.event_id, type: row.type, version: row.version }
-  if (!('occurredAt' in rest)) e['occurredAt'] = isoFromDb(row.occurred_at)
-  if (row.client_id !== null && !('clientId' in rest)) e['clientId'] = row.client_id
-  if (row.agent_id !== null && !('agentId' in rest)) e['agentId'] = row.agent_id
-  if (row.type.startsWith('decision.') && row.cause_event_id !== null && !('causeEventId' in rest)) e['causeEventId'] = row.cause_event_id
-  // Into the decoded object itself (no copy: a rebuild reads millions); e holds only keys rest lacks.
-  return Object.assign(rest, e)
+  // One object literal in the schemas' key order, then the payload's keys: zod reads it as fast as a whole payload.
+  const e = {
+    eventId: row.event_id, type: row.type, version: row.version,
+    occurredAt: 'occurredAt' in rest ? rest.occurredAt : isoFromDb(row.occurred_at),
+    clientId: 'clientId' in rest || row.client_id === null ? undefined : row.client_id,
+    agentId: 'agentId' in rest || row.agent_id === null ? undefined : row.agent_id,
+    causeEventId: 'causeEventId' in rest || row.cause_event_id === null || !row.type.startsWith('decision.') ? undefined : row.cause_event_id,
+    ...rest,
+  }
+  return e
 }
 
 /**
