@@ -28,7 +28,7 @@ import {
 } from './agent.rules.js'
 import {
   type PoolCandidate, type ReplicaWrite, agentFromRow, deleteParked, insertParked, loadParked,
-  loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
+  type AgentWrite, loadPoolCandidates, loadRecentSignals, loadReplicas, lockAgents, replicaFromRow, saveAgents, saveReplicas,
 } from './agent.repository.js'
 
 export interface AgentHandlerOptions {
@@ -219,7 +219,7 @@ function ruleEnv(opts: AgentHandlerOptions, choosePool: RuleEnv['choosePool']): 
 
 /** Row changes gathered while folding, written once per batch. */
 class Writes {
-  private readonly agents: AgentState[] = []
+  private readonly agents: AgentWrite[] = []
   private readonly replicas: ReplicaWrite[] = []
   /** Parked in this batch and not released in it: rows to insert. */
   private readonly parked = new Map<string, AgentInput>()
@@ -246,7 +246,8 @@ class Writes {
     const { replicas: rb, ...ab } = before
     const { replicas: ra, ...aa } = after
     // isDeepStrictEqual, not two JSON texts: 2.3x faster on agent states (it counted 5 % of serve's CPU in a backlog run).
-    if (!isDeepStrictEqual(ab, aa)) this.agents.push(after)
+    // A registered agent's row was read under this transaction's lock: it exists.
+    if (!isDeepStrictEqual(ab, aa)) this.agents.push({ state: after, loaded: before.registered ? before : undefined })
     for (const r of Object.values(ra)) {
       if (!isDeepStrictEqual(rb[r.id], r)) this.replicas.push({ agentId: after.agentId, clientId: after.clientId, replica: r })
     }

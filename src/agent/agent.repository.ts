@@ -5,7 +5,7 @@
  * read back from DECIMAL(12,6) equals the one the event carried.
  */
 import { type Kysely, sql, type Transaction } from 'kysely'
-import type { AgentParkedEventRow, AgentRow, Database, NewAgentParkedEvent, NewReplicaInstance, ReplicaInstanceRow } from '../db/database.js'
+import type { AgentParkedEventRow, AgentRow, Database, NewAgent, NewAgentParkedEvent, NewReplicaInstance, ReplicaInstanceRow } from '../db/database.js'
 import { fromDbTime, isoFromDb, toDbTime } from '../db/time.js'
 import { normaliseMoney, parsePoolId } from '../events/schemas.js'
 import {
@@ -168,9 +168,22 @@ const AGENT_COLUMNS = [
 const fromValues = <C extends string>(cols: readonly C[]) =>
   Object.fromEntries(cols.map((c) => [c, sql<any>`VALUES(${sql.ref(c)})`])) as Record<C, ReturnType<typeof sql<any>>>
 
-export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promise<void> {
-  if (states.length === 0) return
-  await trx.insertInto('agents').values(states.map((s) => ({
+/**
+ * The columns an agent's reported facts (heartbeats, signals) change. A row
+ * whose changes lie within them is written with these alone, beside its key
+ * and client (the INSERT needs both): half the SQL text of the whole row, and
+ * the agents upsert of a heartbeat batch is one of its largest statements.
+ */
+const FACT_COLUMNS = [
+  'status', 'last_heartbeat_at', 'instance_id', 'instance_at', 'current_pool_id', 'instance_type', 'region', 'az',
+  'current_mode', 'spot_price', 'ondemand_price', 'price_at', 'former_instance_ids',
+] as const satisfies readonly (typeof AGENT_COLUMNS)[number][]
+const FACTS = new Set<string>(FACT_COLUMNS)
+type AgentValues = Required<Pick<NewAgent, 'id' | (typeof AGENT_COLUMNS)[number]>>
+type FactRow = Required<Pick<NewAgent, 'id' | 'client_id' | (typeof FACT_COLUMNS)[number]>>
+
+function agentValues(s: AgentState): AgentValues {
+  return {
     id: s.agentId, client_id: s.clientId, logical_agent_id: s.logicalAgentId, instance_id: s.instanceId,
     instance_type: s.instanceType, region: s.region, az: s.az, current_pool_id: s.poolId, current_mode: s.mode,
     hostname: s.hostname, status: s.status, spot_price: s.spotPrice, ondemand_price: s.onDemandPrice,
@@ -181,7 +194,33 @@ export async function saveAgents(trx: Trx, states: readonly AgentState[]): Promi
     last_heartbeat_at: dbTime(s.lastHeartbeatAt), instance_at: dbTime(s.instanceAt), price_at: dbTime(s.priceAt),
     former_instance_ids: s.formerInstances.length === 0 ? null : JSON.stringify(s.formerInstances),
     enabled: s.enabled ? 1 : 0, manual_replica_pending: s.manualReplicaPending ? 1 : 0,
-  }))).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()
+  }
+}
+
+function factRow(r: AgentValues): FactRow {
+  return {
+    id: r.id, client_id: r.client_id, status: r.status, last_heartbeat_at: r.last_heartbeat_at, instance_id: r.instance_id,
+    instance_at: r.instance_at, current_pool_id: r.current_pool_id, instance_type: r.instance_type, region: r.region, az: r.az,
+    current_mode: r.current_mode, spot_price: r.spot_price, ondemand_price: r.ondemand_price, price_at: r.price_at,
+    former_instance_ids: r.former_instance_ids,
+  }
+}
+
+/** An agent row to write: `loaded` is the state read from its row in this transaction (absent when the row may not exist). */
+export interface AgentWrite { state: AgentState, loaded?: AgentState }
+
+export async function saveAgents(trx: Trx, writes: readonly AgentWrite[]): Promise<void> {
+  const whole: AgentValues[] = []
+  const facts: FactRow[] = []
+  for (const w of writes) {
+    const row = agentValues(w.state)
+    const was = w.loaded ? agentValues(w.loaded) : null
+    if (was && AGENT_COLUMNS.every((c) => FACTS.has(c) || row[c] === was[c])) facts.push(factRow(row))
+    else whole.push(row)
+  }
+  if (whole.length > 0) await trx.insertInto('agents').values(whole).onDuplicateKeyUpdate(fromValues(AGENT_COLUMNS)).execute()
+  // The row exists (it was read under this transaction's lock), so the INSERT only ever updates.
+  if (facts.length > 0) await trx.insertInto('agents').values(facts).onDuplicateKeyUpdate(fromValues(FACT_COLUMNS)).execute()
 }
 
 export interface ReplicaWrite { agentId: string, clientId: string, replica: ReplicaState }

@@ -406,7 +406,7 @@ t.test(`concurrent delivery keeps the agent invariants and replays to the same s
     const target = await freshDatabase(t, { migrate: true })
     const states = [...replayed.values()]
     await target.db.transaction().execute(async (trx) => {
-      await saveAgents(trx, states)
+      await saveAgents(trx, states.map((state) => ({ state })))
       await saveReplicas(trx, states.flatMap((s) => Object.values(s.replicas).map((r): ReplicaWrite => ({ agentId: s.agentId, clientId: s.clientId, replica: r }))))
     })
     t.same(
