@@ -2,7 +2,8 @@
  * Silent agents: an agent whose last input was received more than
  * `offlineSeconds` ago is marked offline by a decision in the log
  * (`decision.agent_offline`), caused by the timer, not by an input; its
- * cause is the agent's last input, so a replay applies it right after it.
+ * cause is the agent's last input, and a replay applies it where it stands in
+ * the log (in the agent's own history, right after that input).
  * The agent is back online with its next heartbeat (agent.state.ts).
  *
  * One sweep is one transaction that takes the agents' locks (the same
