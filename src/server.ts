@@ -70,8 +70,9 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     onApplied: (r) => { if (leftForRelay(r)) relay.wake(r.deadLettered > 0) },
   })
   // Every answered fetch ends an outage too: after a short one kafkajs reconnects without rejoining the group.
-  consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, () => kafkaLogs.connected())
-  consumer.consumer.on(consumer.consumer.events.FETCH, () => kafkaLogs.connected())
+  // Each from when it began: a fetch answered just after the broker went away was sent before (test/demo-broker-gone.test.ts saw two warnings).
+  consumer.consumer.on(consumer.consumer.events.GROUP_JOIN, (e) => kafkaLogs.connected(e.timestamp - e.payload.duration))
+  consumer.consumer.on(consumer.consumer.events.FETCH, (e) => kafkaLogs.connected(e.timestamp - e.payload.duration))
   producer.on(producer.events.CONNECT, () => kafkaLogs.connected())
 
   // Silent agents: every sweep at most a quarter of the timeout late (at least every 30 s, at most every 0.5 s).

@@ -20,8 +20,13 @@ const CONNECTION_ERROR = /Connection error|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|
 export interface KafkaLog {
   /** For `new Kafka({ logCreator })`. */
   logCreator: () => (entry: LogEntry) => void
-  /** A connection works: ends an outage, if one was on. */
-  connected(): void
+  /**
+   * A connection works: ends an outage, if one was on. `startedAt` is when
+   * the request that worked was sent: one sent before the outage began (a
+   * fetch in flight when the broker went away, answered from what was already
+   * read) says nothing about the broker now, and does not end it.
+   */
+  connected(startedAt?: number): void
 }
 
 export function kafkaLog(log: ServiceLogger, now: () => number = Date.now): KafkaLog {
@@ -42,8 +47,8 @@ export function kafkaLog(log: ServiceLogger, now: () => number = Date.now): Kafk
         log.warn(extra, message)
       }
     },
-    connected() {
-      if (!outage) return
+    connected(startedAt = now()) {
+      if (!outage || startedAt < outage.since) return
       const seconds = Math.round((now() - outage.since) / 1000)
       log.info({ seconds, lines: outage.lines }, `broker reachable again after ${seconds} s (${outage.lines} kafkajs log lines while it was not)`)
       outage = null

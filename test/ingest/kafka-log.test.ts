@@ -30,6 +30,8 @@ t.test('an outage is one warning and one line when it ends', async (t) => {
   t.equal(lines.length, 2, 'the outage: one line')
   t.match(lines[1], { level: 'warn', extra: { broker: '127.0.0.1:9' }, message: /^broker unreachable: Connection error: connect ECONNREFUSED/ })
 
+  k.connected(clock - 50)
+  t.equal(lines.length, 2, 'a request sent before the outage began (a fetch in flight) does not end it')
   clock += 12_400
   k.connected()
   t.match(lines[2], { level: 'info', message: 'broker reachable again after 12 s (4 kafkajs log lines while it was not)' })
