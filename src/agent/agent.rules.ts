@@ -15,7 +15,7 @@
  * (`decision.input_parked`) and released by its registration.
  */
 import type { CommandEvent, CommandType } from '../log/decider.js'
-import type { RefusalCode } from '../log/decisions.js'
+import { type RefusalCode, parksInput, releasedIds } from '../log/decisions.js'
 import type { EventOf } from '../events/schemas.js'
 import { parsePoolId } from '../events/schemas.js'
 import type { AgentInput, DecisionEvent, DecisionOf, DecisionType, InputOf } from './agent.events.js'
@@ -106,11 +106,9 @@ function unregistered(input: AgentInput, s: AgentState, fx: Effects): Outcome {
 }
 
 /** The ids a registration's outcome releases, in the order they are to be applied. */
-export function releasedBy(outcome: Outcome): readonly string[] {
-  return outcome.decisions.flatMap((d) => d.type === 'decision.parked_released' ? d.data.eventIds : [])
-}
+export const releasedBy = (outcome: Outcome): readonly string[] => releasedIds(outcome.decisions)
 
-export const isParked = (outcome: Outcome): boolean => outcome.decisions.some((d) => d.type === 'decision.input_parked')
+export const isParked = (outcome: Outcome): boolean => parksInput(outcome.decisions)
 
 /** The outcome of refusing `input`: only a `decision.rejected` naming it; state stays as it was. */
 export function rejection(input: AgentInput, { code, reason }: Refusal, env: RuleEnv): Outcome {

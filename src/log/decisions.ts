@@ -6,6 +6,7 @@
  * them after their cause.
  */
 import { z } from 'zod'
+import type { StoredEvent } from './stored-event.js'
 import {
   EnvelopeSchema, InstanceIdSchema, IsoDateTimeSchema, MoneySchema, PoolIdSchema, ReplicaIdSchema, ReplicaTypeSchema, SwitchTargetSchema,
 } from '../events/schemas.js'
@@ -128,6 +129,14 @@ export const DecisionEventSchema = z.discriminatedUnion('type', [
 export type DecisionEvent = z.infer<typeof DecisionEventSchema>
 export type DecisionType = DecisionEvent['type']
 export type DecisionOf<T extends DecisionType> = Extract<DecisionEvent, { type: T }>
+/** The ids of the parked inputs these decisions release, in the order they are to be applied (decision.parked_released). */
+export function releasedIds(decisions: readonly StoredEvent[]): string[] {
+  return decisions.flatMap((d) => (d.type === 'decision.parked_released' ? d.data.eventIds : []))
+}
+
+/** Whether these decisions hold their input back until its agent registers (decision.input_parked). */
+export const parksInput = (decisions: readonly StoredEvent[]): boolean => decisions.some((d) => d.type === 'decision.input_parked')
+
 /**
  * Decisions logged in a transaction of their own, after their cause's: a
  * reader of the log applies them where they stand, never with their cause

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
+import { parksInput, releasedIds } from '../log/decisions.js'
 import type { StoredEvent } from '../log/stored-event.js'
 import { type LogPage, type LoggedInput, logHead, readInputs, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
@@ -185,8 +186,8 @@ const REJECTED = 'decision.rejected'
 const PARKED = 'decision.input_parked'
 const RELEASED = 'decision.parked_released'
 
-const isParked = (i: LoggedInput) => i.caused.some((c) => c.type === PARKED)
-const releasedBy = (i: LoggedInput) => i.caused.flatMap((c) => (c.type === RELEASED ? c.data.eventIds : []))
+const isParked = (i: LoggedInput) => parksInput(i.caused)
+const releasedBy = (i: LoggedInput) => releasedIds(i.caused)
 
 /**
  * The inputs that the pages' registrations released from parking, each with
