@@ -153,6 +153,9 @@ run_child() {
   (trap '' INT TERM; while kill -0 "$child" 2>/dev/null; do
      [ "$(ps -o ppid= -p $$ 2>/dev/null | tr -d ' ')" = "$parent" ] || { kill -TERM "$child" 2>/dev/null; break; }
      if [ -n "$broker" ] && ! kill -0 "$broker" 2>/dev/null; then
+       # Still running after the broker was seen gone: the broker went first. Otherwise the command had ended
+       # and this run's own stop took the broker away (between the two checks above): nothing to report.
+       kill -0 "$child" 2>/dev/null || break
        echo "local-servers: the local broker (kcat, pid $broker) is gone; stopping the command" >&2
        : >"$state/broker-gone"; kill -TERM "$child" 2>/dev/null; break
      fi
