@@ -156,6 +156,12 @@ export async function readInputs(db: QueryCreator<Database>, eventIds: readonly 
 }
 
 /** The highest seq in the log (0 when empty). */
+/** How many log rows follow `seq` (a range count of the primary key). */
+export async function logRowsAfter(db: Kysely<Database> | Trx, seq: number): Promise<number> {
+  const r = await db.selectFrom('event_log').select((eb) => eb.fn.countAll().as('n')).where('seq', '>', seq).executeTakeFirst()
+  return Number(r?.n ?? 0)
+}
+
 export async function logHead(db: Kysely<Database> | Trx): Promise<number> {
   const r = await db.selectFrom('event_log').select((eb) => eb.fn.max('seq').as('head')).executeTakeFirst()
   return Number(r?.head ?? 0)

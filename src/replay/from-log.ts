@@ -20,7 +20,7 @@ import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
 import { parksInput, releasedIds } from '../log/decisions.js'
 import type { StoredEvent } from '../log/stored-event.js'
-import { type LogPage, type LoggedInput, logHead, readInputs, readLog } from '../log/event-log.js'
+import { type LogPage, type LoggedInput, logHead, logRowsAfter, readInputs, readLog } from '../log/event-log.js'
 import { closeGate } from '../log/gate.js'
 import { REPLAY_SCOPE, bumpReadVersions } from '../log/read-versions.js'
 import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
@@ -114,7 +114,11 @@ async function rebuild(db: Kysely<Database>, live: string, opts: ReplayOptions):
 
   const pageSize = opts.pageSize ?? DEFAULT_PAGE
   const ttl = opts.gapTtlMs ?? 60_000
-  const total = async () => Math.max(await logHead(db), position)
+  // Rows, not seqs: an insert the unique event_id refused still took its seqs (a restarted demo reads its
+  // partitions again), so the head's seq can be several times the rows. What is logged meanwhile is counted by seq.
+  const headAtStart = await logHead(db)
+  const rowsAtStart = rows + await logRowsAfter(db, position)
+  const total = async () => Math.max(rowsAtStart + Math.max(0, (await logHead(db)) - headAtStart), rows)
   progress.start(await total(), rows)
 
   /** The next page, read on another connection while the current one is applied (the log is only read, so reading early is safe). */

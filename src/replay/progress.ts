@@ -12,7 +12,10 @@ export interface Progress {
 
 export const silentProgress: Progress = { start() {}, update() {}, stop() {} }
 
-export function progressFor(stream: NodeJS.WriteStream = process.stderr, label = 'replay'): Progress {
+/** Where progress goes: a terminal (isTTY) gets the bar, anything else plain lines. */
+export type ProgressStream = NodeJS.WritableStream & { readonly isTTY?: boolean }
+
+export function progressFor(stream: ProgressStream = process.stderr, label = 'replay'): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream, format: `${label} [{bar}] {percentage}% | {value}/{total} events | {speed} events/s | ETA {eta_formatted}`,
@@ -33,6 +36,7 @@ export function progressFor(stream: NodeJS.WriteStream = process.stderr, label =
   let startedAt = 0
   let from = 0
   let lastLine = 0
+  let last: { done: number, total: number, written: boolean } | undefined
   const line = (done: number, total: number) => {
     const s = (performance.now() - startedAt) / 1000
     const rate = s > 0 ? (done - from) / s : 0
@@ -42,10 +46,13 @@ export function progressFor(stream: NodeJS.WriteStream = process.stderr, label =
   return {
     start(total, done) { startedAt = performance.now(); lastLine = startedAt; from = done; stream.write(`${label}: ${done}/${total} events\n`) },
     update(done, total) {
+      last = { done, total, written: false }
       if (performance.now() - lastLine < 2000) return
       lastLine = performance.now()
       line(done, total)
+      last.written = true
     },
-    stop() {},
+    // The last count too, when the lines every few seconds did not show it.
+    stop() { if (last && !last.written) line(last.done, last.total) },
   }
 }
