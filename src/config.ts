@@ -14,7 +14,7 @@ export const DbConfigSchema = z.object({
 })
 
 export const ConfigSchema = DbConfigSchema.extend({
-  KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1)),
+  KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1, 'is empty: list the brokers as host:port, comma-separated')),
   KAFKA_CLIENT_ID: z.string().min(1).default('spotfleet'),
   KAFKA_GROUP_ID: z.string().min(1).default('spotfleet'),
   // Consumer group timing (README "Running at scale"): how long a crashed

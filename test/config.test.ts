@@ -21,5 +21,6 @@ t.test('a value that cannot work stops the start with one line naming it', async
     new ConfigError('configuration: KAFKA_HEARTBEAT_INTERVAL_MS must be at most a third of KAFKA_SESSION_TIMEOUT_MS'))
   t.throws(() => loadConfig({ ...base, KAFKA_FETCH_MAX_WAIT_MS: 'soon' }), /^configuration: KAFKA_FETCH_MAX_WAIT_MS /)
   t.throws(() => loadConfig({ ...base, AGENT_OFFLINE_SECONDS: '0' }), /^configuration: AGENT_OFFLINE_SECONDS /)
+  t.throws(() => loadConfig({ ...base, KAFKA_BROKERS: '' }), new ConfigError('configuration: KAFKA_BROKERS is empty: list the brokers as host:port, comma-separated'))
   t.equal(kafkajsTiming({ sessionTimeoutMs: 3000, heartbeatIntervalMs: 5000 }).heartbeatInterval, 1000, 'options from code are held under a third too')
 })
