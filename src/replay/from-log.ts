@@ -14,7 +14,6 @@
  * kept as pending and read again on each page; behind the closed gate no
  * transaction is in flight, so a seq still missing then was rolled back.
  */
-import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
@@ -25,6 +24,7 @@ import { closeGate } from '../log/gate.js'
 import { REPLAY_SCOPE, bumpReadVersions } from '../log/read-versions.js'
 import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
 import { type Progress, silentProgress } from './progress.js'
+import { replayLockName } from './status.js'
 import { analyzeShadow, createShadow, dropShadow, restoreIndexes, swapIn, swapped } from './shadow.js'
 
 export class ReplayBusyError extends Error {
@@ -70,7 +70,7 @@ export function tablesOf(projections: readonly AnyProjection[]): string[] {
 /** `db` needs at least three connections: the lock holder, the gate (or the page read ahead) and the work. */
 export async function replayFromLog(db: Kysely<Database>, opts: ReplayOptions): Promise<ReplayResult> {
   const live = await currentDatabase(db)
-  const lockName = `spotfleet-replay-${createHash('sha1').update(live).digest('hex').slice(0, 32)}`
+  const lockName = replayLockName(live)
   return db.connection().execute(async (conn) => {
     const got = await sql<{ ok: number | null }>`SELECT GET_LOCK(${lockName}, 0) AS ok`.execute(conn)
     if (Number(got.rows[0]?.ok) !== 1) throw new ReplayBusyError(live)

@@ -1,7 +1,7 @@
 /**
  * Operator routes (OPERATOR_TOKEN): clients and their tokens, dead letters
  * (list with reasons, re-drive one or a filter of them through the
- * pipeline), replay status and fleet stats.
+ * pipeline), the rebuilds' status and fleet stats.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { Kysely } from 'kysely'
@@ -12,6 +12,7 @@ import type { Database } from '../db/database.js'
 import { NotFoundError } from '../errors.js'
 import { listDeadLetters, redriveDeadLetter, redriveMatching } from '../ingest/dead-letters.js'
 import type { Pipeline } from '../log/core.js'
+import { replayStatus } from '../replay/status.js'
 import { PageQuery, sendPage } from './pagination.js'
 import { ClientParams } from './schemas.js'
 
@@ -86,15 +87,21 @@ export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastif
 
   fastify.get('/api/operator/replay', {
     schema: {
-      tags, security, description: 'The log and consumer positions; the replay command reports its own progress here once it exists.',
+      tags, security,
+      description: 'Whether a replay runs now, the latest rebuilds with their checkpoints (one marked running while none runs was interrupted: the next replay resumes it), the log\'s head and each partition\'s checkpoint.',
       response: {
         200: z.object({
-          running: z.boolean(), lastLogSeq: z.int(), lastRecordedAt: iso,
+          running: z.boolean(),
+          rebuilds: z.array(z.object({
+            id: z.int(), source: z.string(), status: z.enum(['running', 'swapped']), position: z.int(), eventsApplied: z.int(),
+            startedAt: iso, updatedAt: iso, finishedAt: iso,
+          })),
+          lastLogSeq: z.int(), lastRecordedAt: iso,
           checkpoints: z.array(z.object({ topic: z.string(), partition: z.int(), offset: z.string(), updatedAt: iso })),
         }),
       },
     },
-  }, async () => ({ running: false, ...await logPositions(db) }))
+  }, async () => ({ ...await replayStatus(db), ...await logPositions(db) }))
 
   fastify.get('/api/operator/fleet', {
     schema: {

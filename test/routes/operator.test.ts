@@ -10,7 +10,11 @@ import t from 'tap'
 import { newEvent } from '../../src/events/producer.js'
 import { applyBatch } from '../../src/log/apply-batch.js'
 import { submitInput } from '../../src/log/core.js'
+import { replayFromLog } from '../../src/replay/from-log.js'
+import { replayLockName } from '../../src/replay/status.js'
+import { PROJECTIONS } from '../../src/wiring.js'
 import { OPERATOR_TOKEN, buildApp } from '../helper-app.js'
+import { connection, databaseUrl } from '../helper-db.js'
 import { seedFleet } from './fixtures/fleet.js'
 
 const op = { authorization: `Bearer ${OPERATOR_TOKEN}` }
@@ -111,5 +115,24 @@ t.test('dead letters: list and re-drive', async (t) => {
   const fleet = (await app.inject({ url: '/api/operator/fleet', headers: op })).json()
   t.match(fleet, { clients: 1, agents: 1, liveReplicas: 1, deadLettersParked: 1, lastLogSeq: Number })
   const replay = (await app.inject({ url: '/api/operator/replay', headers: op })).json()
-  t.match(replay, { running: false, checkpoints: [{ topic: 'replica-events', partition: 0, offset: '2' }] })
+  t.match(replay, { running: false, rebuilds: [], checkpoints: [{ topic: 'replica-events', partition: 0, offset: '2' }] })
+})
+
+t.test('replay status: a replay running now, and the latest rebuilds with their checkpoints', async (t) => {
+  const { app, db, client, handlers } = await buildApp(t)
+  const status = async () => (await app.inject({ url: '/api/operator/replay', headers: op })).json()
+  t.match(await status(), { running: false, rebuilds: [] }, 'before any replay: none')
+  await seedFleet(db, handlers, client.id, 'replayed')
+  const rows = Number((await sql<{ n: number }>`SELECT COUNT(*) AS n FROM event_log`.execute(db)).rows[0]!.n)
+  const r = await replayFromLog(db, { projections: PROJECTIONS })
+  t.match(await status(), { running: false, rebuilds: [{ id: r.rebuildId, source: 'log', status: 'swapped', eventsApplied: rows, finishedAt: String }] },
+    'the finished rebuild, with every log row applied')
+  // What `replay` holds for its whole run, taken here on a connection of its own.
+  const database = (await sql<{ d: string }>`SELECT DATABASE() AS d`.execute(db)).rows[0]!.d
+  const holder = await connection(databaseUrl(), database)
+  t.teardown(() => holder.end())
+  await holder.query('SELECT GET_LOCK(?, 0)', [replayLockName(database)])
+  t.match(await status(), { running: true }, 'running while a replay holds the lock')
+  await holder.query('SELECT RELEASE_LOCK(?)', [replayLockName(database)])
+  t.match(await status(), { running: false }, 'and not once it let go')
 })
