@@ -155,13 +155,13 @@ export async function readInputs(db: QueryCreator<Database>, eventIds: readonly 
   return (await readLog(db, { seqs: seqs.sort((a, b) => a - b) }, causedTypes)).inputs
 }
 
-/** The highest seq in the log (0 when empty). */
 /** How many log rows follow `seq` (a range count of the primary key). */
 export async function logRowsAfter(db: Kysely<Database> | Trx, seq: number): Promise<number> {
   const r = await db.selectFrom('event_log').select((eb) => eb.fn.countAll().as('n')).where('seq', '>', seq).executeTakeFirst()
   return Number(r?.n ?? 0)
 }
 
+/** The highest seq in the log (0 when empty). */
 export async function logHead(db: Kysely<Database> | Trx): Promise<number> {
   const r = await db.selectFrom('event_log').select((eb) => eb.fn.max('seq').as('head')).executeTakeFirst()
   return Number(r?.head ?? 0)

@@ -14,6 +14,7 @@
  * kept as pending and read again on each page; behind the closed gate no
  * transaction is in flight, so a seq still missing then was rolled back.
  */
+import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
 import { projectionStream } from '../log/core.js'
@@ -24,7 +25,6 @@ import { closeGate } from '../log/gate.js'
 import { REPLAY_SCOPE, bumpReadVersions } from '../log/read-versions.js'
 import { type AnyProjection, applyProjections, forRebuild } from '../log/projection.js'
 import { type Progress, silentProgress } from './progress.js'
-import { replayLockName } from './status.js'
 import { analyzeShadow, createShadow, dropShadow, restoreIndexes, swapIn, swapped } from './shadow.js'
 
 export class ReplayBusyError extends Error {
@@ -65,6 +65,11 @@ export async function currentDatabase(db: Kysely<Database>): Promise<string> {
 
 export function tablesOf(projections: readonly AnyProjection[]): string[] {
   return [...new Set(projections.flatMap((p) => [...p.tables]))]
+}
+
+/** The GET_LOCK name a replay of `database` holds for its whole run (one at a time per database). */
+export function replayLockName(database: string): string {
+  return `spotfleet-replay-${createHash('sha1').update(database).digest('hex').slice(0, 32)}`
 }
 
 /** `db` needs at least three connections: the lock holder, the gate (or the page read ahead) and the work. */

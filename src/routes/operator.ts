@@ -12,7 +12,7 @@ import type { Database } from '../db/database.js'
 import { NotFoundError } from '../errors.js'
 import { listDeadLetters, redriveDeadLetter, redriveMatching } from '../ingest/dead-letters.js'
 import type { Pipeline } from '../log/core.js'
-import { replayStatus } from '../replay/status.js'
+import { ReplayStatusSchema, replayStatus } from '../replay/status.js'
 import { PageQuery, sendPage } from './pagination.js'
 import { ClientParams } from './schemas.js'
 
@@ -90,12 +90,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastif
       tags, security,
       description: 'Whether a replay runs now, the latest rebuilds with their checkpoints (one marked running while none runs was interrupted: the next replay resumes it), the log\'s head and each partition\'s checkpoint.',
       response: {
-        200: z.object({
-          running: z.boolean(),
-          rebuilds: z.array(z.object({
-            id: z.int(), source: z.string(), status: z.enum(['running', 'swapped']), position: z.int(), eventsApplied: z.int(),
-            startedAt: iso, updatedAt: iso, finishedAt: iso,
-          })),
+        200: ReplayStatusSchema.extend({
           lastLogSeq: z.int(), lastRecordedAt: iso,
           checkpoints: z.array(z.object({ topic: z.string(), partition: z.int(), offset: z.string(), updatedAt: iso })),
         }),
