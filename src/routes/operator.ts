@@ -96,7 +96,10 @@ export const operatorRoutes: FastifyPluginAsyncZod<OperatorDeps> = async (fastif
         }),
       },
     },
-  }, async () => ({ ...await replayStatus(db), ...await logPositions(db) }))
+  }, async () => {
+    const [status, positions] = await Promise.all([replayStatus(db), logPositions(db)])
+    return { ...status, ...positions }
+  })
 
   fastify.get('/api/operator/fleet', {
     schema: {
